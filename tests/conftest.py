@@ -1,0 +1,99 @@
+"""Shared fixtures: the real PostgreSQL on this machine and a real Mosquitto
+running the project's shipped configuration.
+
+PostgreSQL: FOODTRACE_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
+must reach a server where we may CREATE DATABASE; each test session gets its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from foodtrace.db import connect, migrate
+from foodtrace.devservices import MosquittoBroker
+
+ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# Users of the test broker; the password is per run, never in the repo.
+BROKER_USERS = [
+    "foodtrace-ingest", "foodtrace-pipeline", "foodtrace-registry", "foodtrace-simulator",
+    "emergency-office", "lab-gz-01", "lab-sz-02", "farm-zq-01", "packer-gz-01",
+    "dist-fs-01", "market-gz-01", "retail-sz-01",
+]
+
+
+def _url_for(dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=dbname)
+
+
+def create_database(prefix: str = "ft_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def db_url() -> Iterator[str]:
+    """A migrated database for the whole session."""
+    name = create_database()
+    url = _url_for(name)
+    with connect(url) as conn:
+        migrate(conn)
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture
+def fresh_db_url() -> Iterator[str]:
+    """A migrated database of the test's own, for tests that need it empty."""
+    name = create_database()
+    url = _url_for(name)
+    with connect(url) as conn:
+        migrate(conn)
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture
+def empty_db_url() -> Iterator[str]:
+    """A database with no schema at all (for migration tests)."""
+    name = create_database()
+    yield _url_for(name)
+    drop_database(name)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with connect(db_url) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
+    """Mosquitto with deploy/mosquitto config (auth + ACLs), for the whole session."""
+    users = {u: uuid.uuid4().hex for u in BROKER_USERS}
+    b = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"), users).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A broker of the test's own, which the test may restart."""
+    users = {u: uuid.uuid4().hex for u in BROKER_USERS}
+    b = MosquittoBroker(tmp_path / "mosquitto", users).start()
+    yield b
+    b.stop()
