@@ -38,8 +38,13 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class MosquittoBroker:
     """A mosquitto process with foodtrace's config, its own users, on a free port."""
 
-    def __init__(self, workdir: Path, users: Mapping[str, str], port: int | None = None,
-                 overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        users: Mapping[str, str],
+        port: int | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.users = dict(users)
         self.port = port or free_port()
@@ -55,8 +60,11 @@ class MosquittoBroker:
         passwd = self.workdir / "passwd"
         passwd.write_text("")
         for user, password in self.users.items():
-            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["mosquitto_passwd", "-b", str(passwd), user, password],
+                check=True,
+                capture_output=True,
+            )
         os.chmod(passwd, 0o600)
         shutil.copy(MOSQUITTO_CONFIG_DIR / "acl", self.workdir / "acl")
         os.chmod(self.workdir / "acl", 0o600)
@@ -81,8 +89,9 @@ class MosquittoBroker:
 
     def start(self) -> MosquittoBroker:
         conf = self._write_config() if self.proc is None else self.workdir / "mosquitto.conf"
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port(self.port)
         return self
 
@@ -134,23 +143,54 @@ class PostgresCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres")
-        subprocess.run(self._as_postgres_user(
-            [_pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-             "--no-sync"]), check=True, capture_output=True)
+        subprocess.run(
+            self._as_postgres_user(
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def start(self) -> PostgresCluster:
         if not self.datadir.exists():
             self.init()
         opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(self._as_postgres_user(
-            [_pg_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.workdir / "pg.log"),
-             "-o", opts, "-w", "start"]), check=True, capture_output=True)
+        subprocess.run(
+            self._as_postgres_user(
+                [
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.workdir / "pg.log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
         return self
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run(self._as_postgres_user(
-            [_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"]),
-            check=False, capture_output=True)
+        subprocess.run(
+            self._as_postgres_user(
+                [_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"]
+            ),
+            check=False,
+            capture_output=True,
+        )
 
 
 @contextlib.contextmanager

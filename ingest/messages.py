@@ -14,7 +14,7 @@ Kind = Literal["lab_result", "chain_event", "location", "product"]
 class Reason:
     """Why something was rejected: a stable code for machines, a sentence for people."""
 
-    code: str            # e.g. not_json, schema, sender_mismatch, oversize, unknown_topic
+    code: str  # e.g. not_json, schema, sender_mismatch, oversize, unknown_topic
     message: str
     path: str | None = None  # JSON pointer-ish path of the offending field, when known
 
@@ -31,14 +31,14 @@ class Accepted:
     sender_id: str
     payload: dict[str, Any]
     element_index: int | None = None
-    natural_key: str | None = None        # location_id / product_code for master data
-    document_id: UUID | None = None       # the EPCIS document a chain event was mapped from
+    natural_key: str | None = None  # location_id / product_code for master data
+    document_id: UUID | None = None  # the EPCIS document a chain event was mapped from
 
 
 @dataclass(frozen=True)
 class Rejected:
     reasons: list[Reason]
-    raw: bytes                            # the bytes that were rejected (element or whole)
+    raw: bytes  # the bytes that were rejected (element or whole)
     message_id: UUID | None = None
     element_index: int | None = None
 

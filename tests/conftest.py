@@ -23,9 +23,18 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 # Users of the test broker; the password is per run, never in the repo.
 BROKER_USERS = [
-    "foodtrace-ingest", "foodtrace-pipeline", "foodtrace-registry", "foodtrace-simulator",
-    "emergency-office", "lab-gz-01", "lab-sz-02", "farm-zq-01", "packer-gz-01",
-    "dist-fs-01", "market-gz-01", "retail-sz-01",
+    "foodtrace-ingest",
+    "foodtrace-pipeline",
+    "foodtrace-registry",
+    "foodtrace-simulator",
+    "emergency-office",
+    "lab-gz-01",
+    "lab-sz-02",
+    "farm-zq-01",
+    "packer-gz-01",
+    "dist-fs-01",
+    "market-gz-01",
+    "retail-sz-01",
 ]
 
 

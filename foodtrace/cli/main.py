@@ -12,8 +12,16 @@ from foodtrace.config import ConfigError
 
 # Order is the order shown in --help.
 SUBCOMMANDS = [
-    "db", "ingest", "publish", "simulate", "pipeline", "trace", "alerts", "export",
-    "grafana", "demo",
+    "db",
+    "ingest",
+    "publish",
+    "simulate",
+    "pipeline",
+    "trace",
+    "alerts",
+    "export",
+    "grafana",
+    "demo",
 ]
 
 

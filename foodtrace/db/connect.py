@@ -10,6 +10,4 @@ from foodtrace.config import database_url
 def connect(url: str | None = None, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
     """Open a connection to `url` (default: FOODTRACE_DATABASE_URL)."""
     dsn = url or database_url()
-    return psycopg.connect(
-        dsn, autocommit=autocommit, application_name="foodtrace", **kwargs
-    )
+    return psycopg.connect(dsn, autocommit=autocommit, application_name="foodtrace", **kwargs)
