@@ -21,6 +21,9 @@ class MqttSettings:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    # MQTT protocol version: 5 in production (shared subscriptions, user properties);
+    # 4 (= 3.1.1) for the embedded demo broker, which speaks nothing newer.
+    protocol: int = 5
 
     @property
     def url(self) -> str:
@@ -29,7 +32,7 @@ class MqttSettings:
 
 
 def parse_mqtt_url(url: str) -> MqttSettings:
-    """`mqtt://user:pass@host:port` or `mqtts://...` (TLS)."""
+    """`mqtt://user:pass@host:port` or `mqtts://...` (TLS); `?protocol=3.1.1` for old brokers."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts"):
         raise ConfigError(
@@ -38,12 +41,17 @@ def parse_mqtt_url(url: str) -> MqttSettings:
     if not parts.hostname:
         raise ConfigError(f"{MQTT_URL_ENV} has no host: use mqtt://user:pass@host:1883")
     tls = parts.scheme == "mqtts"
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    protocol = {"5": 5, "3.1.1": 4, "4": 4}.get(query.get("protocol", "5"))
+    if protocol is None:
+        raise ConfigError(f"{MQTT_URL_ENV}: protocol must be 5 or 3.1.1, got {query['protocol']!r}")
     return MqttSettings(
         host=parts.hostname,
         port=parts.port or (8883 if tls else 1883),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
+        protocol=protocol,
     )
 
 

