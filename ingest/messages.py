@@ -9,6 +9,30 @@ from uuid import UUID
 
 Kind = Literal["lab_result", "chain_event", "location", "product"]
 
+# Reason codes of the edge (stable: senders, quarantine queries and dashboards key
+# on them). Every `Reason.code` the edge or the consumer writes is one of these.
+UNKNOWN_TOPIC = "unknown_topic"  # not an inbound foodtrace topic
+OVERSIZE = "oversize"  # over the byte limit (FOODTRACE_MAX_MESSAGE_BYTES)
+NOT_JSON = "not_json"  # not UTF-8, not JSON, NaN/Infinity, nested too deep
+DUPLICATE_KEY = "duplicate_key"  # an object names the same key twice (ambiguous)
+EMPTY_ARRAY = "empty_array"
+TOO_MANY_ELEMENTS = "too_many_elements"
+SCHEMA = "schema"  # breaks the JSON Schema of its kind (one reason per error)
+SENDER_MISMATCH = "sender_mismatch"  # payload lab_id/actor_id is not the topic's
+INVALID_TEXT = "invalid_text"  # NUL or unpaired surrogate: cannot be stored
+TIME_ORDER = "time_order"  # tested_at before sampled_at
+FUTURE_TIME = "future_time"  # beyond the allowed clock skew
+DUPLICATE_MESSAGE_ID = "duplicate_message_id"  # same id, other content, same array
+NOT_EPCIS = "not_epcis"  # the body on an epcis topic is no EPCISDocument
+EPCIS_UNSUPPORTED = "epcis_unsupported"  # an EPCIS event with no chain-event mapping
+EPCIS_INCOMPLETE = "epcis_incomplete"  # an EPCIS event lacking a KDE the mapping needs
+INTERNAL_ERROR = "internal_error"  # a bug in a check; the message is quarantined
+EDGE_REASON_CODES: frozenset[str] = frozenset({
+    UNKNOWN_TOPIC, OVERSIZE, NOT_JSON, DUPLICATE_KEY, EMPTY_ARRAY, TOO_MANY_ELEMENTS,
+    SCHEMA, SENDER_MISMATCH, INVALID_TEXT, TIME_ORDER, FUTURE_TIME, DUPLICATE_MESSAGE_ID,
+    NOT_EPCIS, EPCIS_UNSUPPORTED, EPCIS_INCOMPLETE, INTERNAL_ERROR,
+})
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -33,6 +57,9 @@ class Accepted:
     element_index: int | None = None
     natural_key: str | None = None  # location_id / product_code for master data
     document_id: UUID | None = None  # the EPCIS document a chain event was mapped from
+    # The payload's JSON text exactly as received, when the message was this one
+    # object: landing stores it without encoding the payload again (hot path).
+    json_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,140 @@
-"""`foodtrace trace` (placeholder until its module lands)."""
+"""`foodtrace trace LOT [--direction up|down|both] [--max-depth N] [--json]`.
+
+Exit codes: 0 found, 3 unknown lot, 2 database not reachable or not migrated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from foodtrace.cli.output import add_json_flag, print_json, print_table
+
+if TYPE_CHECKING:
+    from foodtrace.trace.api import Trace, TracedLot
+
+EXIT_NOT_FOUND = 3
+EXIT_DATABASE = 2
+
+
+def _depth(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def register(sub) -> None:
-    p = sub.add_parser("trace", help="(not yet available)")
-    p.set_defaults(handler=lambda args: print("not yet available") or 1)
+    p = sub.add_parser(
+        "trace",
+        help="trace a lot upstream to its sources and downstream to every lot made from it",
+        description="Trace a lot: upstream to its source lots, downstream to every lot made "
+        "from it, and every location that shipped, received, held, sold or sampled them.",
+    )
+    p.add_argument("lot_code", metavar="LOT", help="traceability lot code")
+    p.add_argument("--direction", choices=["up", "down", "both"], default="both")
+    p.add_argument(
+        "--max-depth",
+        type=_depth,
+        default=64,
+        metavar="N",
+        help="at most N transformation steps each way (default 64); the output says "
+        "when the cap was hit",
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=run_trace)
+
+
+def run_trace(args) -> int:
+    import psycopg
+
+    from foodtrace.db import connect
+    from foodtrace.trace.api import LotNotFound, trace
+
+    try:
+        with connect(autocommit=True) as conn:
+            result = trace(conn, args.lot_code, args.direction, args.max_depth)
+    except LotNotFound as exc:
+        print(f"foodtrace: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except (
+        psycopg.errors.UndefinedFunction,
+        psycopg.errors.UndefinedTable,
+        psycopg.errors.InvalidSchemaName,
+    ):
+        print(
+            "foodtrace: the database has no trace functions yet: run `foodtrace db migrate`",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE
+    except psycopg.OperationalError as exc:
+        print(
+            f"foodtrace: cannot reach the database ({exc}); check FOODTRACE_DATABASE_URL",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print_human(result)
+    return 0
+
+
+def _lot_line(t: TracedLot) -> str:
+    qty = f" {t.quantity:g} {t.unit}" if t.quantity is not None else ""
+    where = f" at {t.location_id}" if t.location_id else ""
+    via = f" (from {t.reached_from})" if t.reached_from else ""
+    root = " [source]" if t.is_root else ""
+    return f"{'  ' * t.depth}{t.lot_code}  {t.product_code or '?'}{qty}{where}{via}{root}"
+
+
+def print_human(t: Trace) -> None:
+    """Readable listing: the lot, its sources, its descendants, where they all went."""
+    print(_lot_line(t.lot).strip())
+    if t.direction in ("up", "both"):
+        print()
+        roots = t.roots
+        print(f"Upstream: {len(t.upstream)} lot(s), {len(roots)} source lot(s)")
+        for lot in t.upstream:
+            print("  " + _lot_line(lot))
+        if roots:
+            print("Sources: " + ", ".join(f"{r.lot_code} ({r.location_id or '?'})" for r in roots))
+    if t.direction in ("down", "both"):
+        print()
+        print(f"Downstream: {len(t.downstream)} lot(s)")
+        for lot in t.downstream:
+            print("  " + _lot_line(lot))
+    print()
+    print(
+        f"Locations: {len(t.locations)} record(s) in {len(t.cities)} city(ies): "
+        f"{', '.join(t.cities) or '-'}"
+    )
+    by_city: dict[str, list[dict]] = defaultdict(list)
+    for loc in t.locations:
+        by_city[loc.city or "(unregistered location)"].append(
+            {
+                "when": loc.event_time.strftime("%Y-%m-%d %H:%M"),
+                "lot": loc.lot_code,
+                "role": loc.role,
+                "location": loc.location_id,
+                "name": loc.location_name,
+                "quantity": loc.quantity,
+                "unit": loc.unit,
+                "counterparty": loc.counterparty_location_id,
+            }
+        )
+    for city in sorted(by_city):
+        print()
+        print(f"[{city}]")
+        print_table(
+            by_city[city],
+            ["when", "lot", "role", "location", "name", "quantity", "unit", "counterparty"],
+        )
+    if t.depth_capped:
+        print()
+        print(
+            f"Depth cap reached: the trace stops at {t.max_depth} step(s) each way; "
+            "rerun with a larger --max-depth to see further."
+        )

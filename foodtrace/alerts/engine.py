@@ -1,0 +1,382 @@
+"""Pipeline step 3: judge newly promoted lab results and raise, upgrade or clear alerts.
+
+    evaluate(conn) -> list[UUID]   ids of the alerts raised, upgraded or cleared now
+
+Idempotent: which results were judged is recorded in core.alert_evaluations (an
+anti-join on the result's key, no time watermark), so re-running changes nothing
+and a result whose promotion commits late is still judged on the next run.
+
+Each result is handled in its own transaction: the verdict, the alert change, its
+history row, the outbox messages for every affected city (transactional outbox)
+and the NOTIFY 'foodtrace_alert' commit together. Evaluators are serialised by an
+advisory lock, so two runs never raise the same (lot, analyte) twice. Results are
+judged in tested_at order, so a confirmation upgrades the warning it follows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+
+from foodtrace.alerts import impact as impact_mod
+from foodtrace.alerts import limits as limits_mod
+from foodtrace.alerts import outbox, rules, store
+from foodtrace.alerts.limits import number
+from foodtrace.alerts.rules import Action, Decision, Judgement, LabResult, OpenAlert
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = 0x46_54_41_4C  # "FTAL"
+ENGINE_ACTOR = "engine"
+
+
+class EvaluationError(RuntimeError):
+    """Some results could not be evaluated; they stay pending for the next run."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    alert_id: UUID | None
+
+
+_PENDING_SQL = """
+SELECT lr.message_id, lr.tested_at
+FROM core.lab_results lr
+WHERE NOT EXISTS (SELECT 1 FROM core.alert_evaluations ev
+                  WHERE ev.message_id = lr.message_id AND ev.tested_at = lr.tested_at)
+ORDER BY lr.tested_at, lr.message_id
+LIMIT %s
+"""
+
+_RESULT_SQL = """
+SELECT lr.message_id, lr.tested_at, lr.lab_id, lr.sample_id, lr.lot_code,
+       coalesce(lr.product_code, l.product_code), p.category, lr.sampled_at,
+       lr.sampled_location_id, lr.test_kind, lr.method, lr.analyte, lr.value, lr.unit,
+       lr.value_mg_per_kg, lr.result, p.name
+FROM core.lab_results lr
+LEFT JOIN core.lots l ON l.lot_code = lr.lot_code
+LEFT JOIN core.products p ON p.product_code = coalesce(lr.product_code, l.product_code)
+WHERE lr.message_id = %s AND lr.tested_at = %s
+"""
+
+
+def evaluate(conn: psycopg.Connection, *, batch_size: int = 500) -> list[UUID]:
+    """Judge every lab result not judged yet; return the alerts raised/upgraded/cleared."""
+    conn.commit()
+    table = limits_mod.load(conn)
+    conn.commit()
+    changed: list[UUID] = []
+    failed: dict[tuple[UUID, datetime], str] = {}
+    while True:
+        keys = [
+            k
+            for k in conn.execute(_PENDING_SQL, (batch_size + len(failed),)).fetchall()
+            if tuple(k) not in failed
+        ]
+        conn.commit()
+        if not keys:
+            break
+        for message_id, tested_at in keys:
+            try:
+                outcome = _evaluate_key(conn, message_id, tested_at, table)
+            except Exception as exc:  # one bad result must not block every other alert
+                log.exception("evaluating lab result %s failed", message_id)
+                failed[(message_id, tested_at)] = f"{type(exc).__name__}: {exc}"
+                continue
+            if (
+                outcome
+                and outcome.alert_id
+                and outcome.action in (Action.RAISE, Action.UPGRADE, Action.CLEAR)
+                and outcome.alert_id not in changed
+            ):
+                changed.append(outcome.alert_id)
+    if failed:
+        detail = "; ".join(f"{mid}: {err}" for (mid, _), err in list(failed.items())[:5])
+        raise EvaluationError(
+            f"{len(failed)} lab result(s) could not be evaluated and stay pending: {detail}"
+        )
+    return changed
+
+
+def _evaluate_key(
+    conn: psycopg.Connection, message_id: UUID, tested_at: datetime, table: limits_mod.LimitsTable
+) -> Outcome | None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        done = conn.execute(
+            "SELECT 1 FROM core.alert_evaluations WHERE message_id = %s AND tested_at = %s",
+            (message_id, tested_at),
+        ).fetchone()
+        if done:
+            return None  # another evaluator got there first
+        row = conn.execute(_RESULT_SQL, (message_id, tested_at)).fetchone()
+        result = LabResult(*row[:16])
+        product_name = row[16]
+        return _apply(conn, result, product_name, table)
+
+
+def _find_open(conn: psycopg.Connection, r: LabResult) -> OpenAlert | None:
+    related = rules.related_analytes(r.analyte)
+    rows = conn.execute(
+        "SELECT alert_id, analyte, severity, status, version FROM core.alerts "
+        "WHERE lot_code = %s AND analyte = ANY(%s) AND status <> 'closed' FOR UPDATE",
+        (r.lot_code, related),
+    ).fetchall()
+    found = [OpenAlert(*row) for row in rows]
+    found.sort(key=lambda a: related.index(a.analyte))
+    return found[0] if found else None
+
+
+def _apply(
+    conn: psycopg.Connection, r: LabResult, product_name: str | None, table: limits_mod.LimitsTable
+) -> Outcome:
+    limit = table.lookup(r.analyte, r.category) if r.test_kind == "confirmatory" else None
+    j = rules.judge(r, limit)
+    open_alert = _find_open(conn, r)
+    decision = rules.decide(open_alert, j)
+    now = datetime.now(UTC)
+    alert_id: UUID | None = open_alert.alert_id if open_alert else None
+    if decision.action is Action.RAISE:
+        alert_id = _raise(conn, r, product_name, j, decision, now)
+    elif decision.action is Action.UPGRADE:
+        assert open_alert is not None
+        _upgrade(conn, open_alert, r, product_name, j, decision, now)
+    elif decision.action is Action.CLEAR:
+        assert open_alert is not None
+        _clear(conn, open_alert, r, j, decision, now)
+    elif decision.action is Action.NOTE:
+        assert open_alert is not None
+        store.add_history(
+            conn,
+            alert_id=open_alert.alert_id,
+            version=open_alert.version,
+            actor=ENGINE_ACTOR,
+            action="noted",
+            from_status=open_alert.status,
+            to_status=open_alert.status,
+            from_severity=open_alert.severity,
+            to_severity=open_alert.severity,
+            at=now,
+            lab_message_id=r.message_id,
+            note=decision.note,
+            detail=_result_detail(r, j),
+        )
+    conn.execute(
+        "INSERT INTO core.alert_evaluations (message_id, tested_at, verdict, action, alert_id, "
+        "reason) VALUES (%s, %s, %s, %s, %s, %s)",
+        (
+            r.message_id,
+            r.tested_at,
+            j.verdict.value,
+            decision.action.value,
+            alert_id if decision.action is not Action.NONE else None,
+            j.reason,
+        ),
+    )
+    return Outcome(decision.action, alert_id)
+
+
+# ---------------------------------------------------------------------------
+# The alert JSON (spec 4)
+# ---------------------------------------------------------------------------
+
+
+def trigger_fields(r: LabResult, j: Judgement, product_name: str | None) -> dict[str, Any]:
+    """The fields an alert takes from the lab result that set its severity (pure)."""
+    limit_source = None
+    if j.limit is not None:
+        limit_source = {**j.limit.to_json(), "citation": j.limit.citation}
+    return {
+        "lot_code": r.lot_code,
+        "product_code": r.product_code,
+        "product_name": product_name,
+        "category": r.category,
+        "analyte": r.analyte,
+        "value": number(r.value),
+        "unit": r.unit,
+        "value_mg_per_kg": number(j.value_mg_per_kg),
+        "result": r.result,
+        "limit": number(j.threshold),
+        "limit_unit": j.threshold_unit,
+        "limit_verified": j.limit_verified,
+        "limit_source": limit_source,
+        "rule": j.rule,
+        "reason": j.reason,
+        "test_kind": r.test_kind,
+        "method": r.method,
+        "lab_id": r.lab_id,
+        "sample_id": r.sample_id,
+        "message_id": str(r.message_id),
+        "sampled_at": r.sampled_at.isoformat(),
+        "tested_at": r.tested_at.isoformat(),
+        "sampled_location_id": r.sampled_location_id,
+    }
+
+
+def _result_detail(r: LabResult, j: Judgement) -> dict[str, Any]:
+    return {
+        "message_id": str(r.message_id),
+        "lab_id": r.lab_id,
+        "sample_id": r.sample_id,
+        "test_kind": r.test_kind,
+        "analyte": r.analyte,
+        "value": number(r.value),
+        "unit": r.unit,
+        "result": r.result,
+        "verdict": j.verdict.value,
+        "reason": j.reason,
+    }
+
+
+def _raise(
+    conn: psycopg.Connection,
+    r: LabResult,
+    product_name: str | None,
+    j: Judgement,
+    decision: Decision,
+    now: datetime,
+) -> UUID:
+    alert_id = uuid4()
+    severity = decision.severity or rules.WARNING
+    classification, risk = rules.classification(severity)
+    imp = impact_mod.compute(conn, r.lot_code, r.sampled_location_id)
+    payload: dict[str, Any] = {
+        "alert_id": str(alert_id),
+        "version": 1,
+        "status": "open",
+        "severity": severity,
+        "classification": classification,
+        "risk_decision": risk,
+        "raised_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        **trigger_fields(r, j, product_name),
+        "screen_analyte": None,
+        **imp.to_json(),
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+        "closed_by": None,
+        "closed_at": None,
+        "resolution": None,
+        "close_note": None,
+    }
+    store.insert(conn, payload)
+    store.add_history(
+        conn,
+        alert_id=alert_id,
+        version=1,
+        actor=ENGINE_ACTOR,
+        action="raised",
+        from_status=None,
+        to_status="open",
+        from_severity=None,
+        to_severity=severity,
+        at=now,
+        lab_message_id=r.message_id,
+        note=decision.note,
+        detail=_result_detail(r, j),
+    )
+    outbox.enqueue(conn, payload, now=now)
+    store.notify(conn, payload, "raised")
+    return alert_id
+
+
+def _upgrade(
+    conn: psycopg.Connection,
+    a: OpenAlert,
+    r: LabResult,
+    product_name: str | None,
+    j: Judgement,
+    decision: Decision,
+    now: datetime,
+) -> None:
+    old = store.get(conn, a.alert_id).payload
+    severity = decision.severity or rules.CRITICAL
+    classification, risk = rules.classification(severity)
+    imp = impact_mod.compute(conn, r.lot_code, r.sampled_location_id)
+    payload = {
+        **old,
+        **trigger_fields(r, j, product_name),
+        **imp.to_json(),
+        # the screen that raised it, when the confirmation names a specific analyte
+        "screen_analyte": old.get("screen_analyte")
+        or (old["analyte"] if old["analyte"] != r.analyte else None),
+        "version": a.version + 1,
+        "status": "open",  # a new severity needs a new acknowledgement
+        "severity": severity,
+        "classification": classification,
+        "risk_decision": risk,
+        "updated_at": now.isoformat(),
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+    }
+    store.update(conn, payload)
+    store.add_history(
+        conn,
+        alert_id=a.alert_id,
+        version=payload["version"],
+        actor=ENGINE_ACTOR,
+        action="upgraded",
+        from_status=a.status,
+        to_status="open",
+        from_severity=a.severity,
+        to_severity=severity,
+        at=now,
+        lab_message_id=r.message_id,
+        note=decision.note,
+        detail=_result_detail(r, j),
+    )
+    outbox.enqueue(conn, payload, now=now)
+    store.notify(conn, payload, "upgraded")
+
+
+def _clear(
+    conn: psycopg.Connection,
+    a: OpenAlert,
+    r: LabResult,
+    j: Judgement,
+    decision: Decision,
+    now: datetime,
+) -> None:
+    old = store.get(conn, a.alert_id).payload
+    payload = {
+        **old,
+        "version": a.version + 1,
+        "status": "closed",
+        "updated_at": now.isoformat(),
+        "closed_by": ENGINE_ACTOR,
+        "closed_at": now.isoformat(),
+        "resolution": "cleared_by_confirmatory",
+        "close_note": decision.note,
+        "cleared_by_result": {
+            **_result_detail(r, j),
+            "value_mg_per_kg": number(j.value_mg_per_kg),
+            "limit": number(j.threshold),
+            "limit_unit": j.threshold_unit,
+            "limit_verified": j.limit_verified,
+            "rule": j.rule,
+        },
+    }
+    store.update(conn, payload)
+    store.add_history(
+        conn,
+        alert_id=a.alert_id,
+        version=payload["version"],
+        actor=ENGINE_ACTOR,
+        action="cleared",
+        from_status=a.status,
+        to_status="closed",
+        from_severity=a.severity,
+        to_severity=a.severity,
+        at=now,
+        lab_message_id=r.message_id,
+        note=decision.note,
+        detail=_result_detail(r, j),
+    )
+    outbox.enqueue(conn, payload, cancel=True, now=now)
+    store.notify(conn, payload, "cleared")

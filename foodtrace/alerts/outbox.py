@@ -1,0 +1,282 @@
+"""The transactional outbox of alert messages, and its delivery to MQTT.
+
+`enqueue()` runs inside the transaction that changes an alert, so an alert change
+and the messages announcing it commit together or not at all. `deliver()` (pipeline
+step 3b) publishes what is pending:
+
+    foodtrace/v1/alerts/{city}       the alert JSON (spec 4) plus city, msg_type, version
+    foodtrace/v1/alerts/{city}/cap   the same alert as a CAP 1.2 document
+
+at QoS 1, and marks a row sent only after the broker acknowledged (PUBACK) both
+messages. Delivery is therefore at-least-once: a crash between the PUBACK and the
+UPDATE republishes the row. Consumers dedupe on (alert_id, version) for JSON and
+on the CAP <identifier> (unique per alert, version and city).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from foodtrace.alerts import cap
+from foodtrace.config import MqttSettings
+
+TOPIC_PREFIX = "foodtrace/v1/alerts"
+_DELIVER_LOCK = 0x46_54_4F_42  # "FTOB": one deliverer at a time keeps the order per city
+
+
+def topics(city: str) -> tuple[str, str]:
+    return f"{TOPIC_PREFIX}/{city}", f"{TOPIC_PREFIX}/{city}/cap"
+
+
+def prior_messages(conn: psycopg.Connection, alert_id: Any) -> dict[str, list[cap.CapRef]]:
+    """city -> the CAP messages already enqueued for this alert, oldest first."""
+    rows = conn.execute(
+        "SELECT city, cap_identifier, cap_sent FROM core.alert_outbox WHERE alert_id = %s "
+        "ORDER BY version, outbox_id",
+        (alert_id,),
+    ).fetchall()
+    sender = cap.sender()
+    prior: dict[str, list[cap.CapRef]] = {}
+    for city, ident, sent in rows:
+        prior.setdefault(city, []).append(cap.CapRef(sender, ident, sent))
+    return prior
+
+
+def enqueue(
+    conn: psycopg.Connection,
+    payload: Mapping[str, Any],
+    *,
+    cancel: bool = False,
+    now: datetime | None = None,
+) -> list[str]:
+    """Queue one JSON + CAP message per city for this alert version; returns the cities.
+
+    A change goes to every affected city (msgType Alert for a city hearing of the
+    alert for the first time, Update for one that heard before) and also to cities
+    told earlier; a cancellation goes only to the cities that were told.
+    """
+    sent = now or datetime.now(UTC)
+    prior = prior_messages(conn, payload["alert_id"])
+    if cancel:
+        targets = sorted(prior)
+    else:
+        targets = sorted(set(payload.get("affected_cities", [])) | set(prior))
+    for city in targets:
+        refs = prior.get(city, [])
+        msg_type = "Cancel" if cancel else ("Update" if refs else "Alert")
+        doc = cap.build(payload, city=city, msg_type=msg_type, sent=sent, references=refs)
+        message = {**payload, "city": city, "msg_type": msg_type, "cap_identifier": doc.identifier}
+        conn.execute(
+            """INSERT INTO core.alert_outbox (alert_id, version, city, msg_type, cap_identifier,
+                   cap_sent, json_payload, cap_xml)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (alert_id, version, city) DO NOTHING""",
+            (
+                payload["alert_id"],
+                payload["version"],
+                city,
+                msg_type,
+                doc.identifier,
+                doc.sent,
+                Jsonb(message),
+                doc.xml,
+            ),
+        )
+    return targets
+
+
+@dataclass(frozen=True)
+class Pending:
+    outbox_id: int
+    city: str
+    json_payload: dict[str, Any]
+    cap_xml: str
+
+
+class DeliveryError(RuntimeError):
+    """Some rows could not be published; they stay pending for the next run."""
+
+
+def deliver(
+    conn: psycopg.Connection,
+    mqtt: MqttSettings,
+    *,
+    batch_size: int = 500,
+    timeout: float = 10.0,
+) -> int:
+    """Publish pending outbox rows; return how many rows were sent (both messages acked).
+
+    Rows the broker refuses (e.g. an ACL: PUBACK reason code "not authorized") or does
+    not acknowledge within `timeout` stay pending, with the error recorded, and a
+    DeliveryError is raised after the rest were tried. Returns 0 when another
+    deliverer holds the lock.
+    """
+    conn.commit()
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_DELIVER_LOCK,)).fetchone()[0]
+    conn.commit()
+    if not got:
+        return 0
+    try:
+        pending = _pending(conn, batch_size)
+        if not pending:
+            return 0
+        return _publish_all(conn, mqtt, pending, timeout)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_DELIVER_LOCK,))
+        conn.commit()
+
+
+def _pending(conn: psycopg.Connection, batch_size: int) -> list[Pending]:
+    rows = conn.execute(
+        "SELECT outbox_id, city, json_payload, cap_xml FROM core.alert_outbox "
+        "WHERE sent_at IS NULL ORDER BY outbox_id LIMIT %s",
+        (batch_size,),
+    ).fetchall()
+    conn.commit()
+    return [Pending(*r) for r in rows]
+
+
+class _Acks:
+    """PUBACKs by message id, with their reason codes (MQTT 5)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._done: dict[int, Any] = {}
+
+    def on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+        with self._cond:
+            self._done[mid] = reason_code
+            self._cond.notify_all()
+
+    def wait(self, mids: Sequence[int], timeout: float) -> dict[int, Any]:
+        with self._cond:
+            self._cond.wait_for(lambda: all(m in self._done for m in mids), timeout)
+            return {m: self._done[m] for m in mids if m in self._done}
+
+
+def _publish_all(
+    conn: psycopg.Connection, settings: MqttSettings, pending: list[Pending], timeout: float
+) -> int:
+    acks = _Acks()
+    client = _connect(settings, acks)
+    sent = 0
+    failures: list[str] = []
+    try:
+        for row in pending:
+            json_topic, cap_topic = topics(row.city)
+            body = json.dumps(row.json_payload, ensure_ascii=False).encode()
+            infos = [
+                client.publish(json_topic, body, qos=1),
+                client.publish(cap_topic, row.cap_xml.encode(), qos=1),
+            ]
+            error = next((f"publish failed (rc {i.rc})" for i in infos if i.rc != 0), None)
+            lost_connection = error is not None
+            if error is None:
+                got = acks.wait([i.mid for i in infos], timeout)
+                error = _ack_error(infos, got, timeout)
+            _record(conn, row.outbox_id, error)
+            if error is None:
+                sent += 1
+            else:
+                failures.append(f"outbox {row.outbox_id} ({row.city}): {error}")
+            if lost_connection:  # the broker dropped us (e.g. after a refusal): stop here
+                break
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if failures:
+        raise DeliveryError(
+            f"{len(failures)} alert message(s) not delivered (they stay queued): "
+            + "; ".join(failures[:5])
+        )
+    return sent
+
+
+def _ack_error(infos: Sequence[Any], got: Mapping[int, Any], timeout: float) -> str | None:
+    for info in infos:
+        if info.mid not in got:
+            return f"no PUBACK within {timeout:g}s"
+        code = got[info.mid]
+        if code is not None and getattr(code, "is_failure", False):
+            return f"broker refused the message: {code}"
+    return None
+
+
+def _record(conn: psycopg.Connection, outbox_id: int, error: str | None) -> None:
+    if error is None:
+        conn.execute(
+            "UPDATE core.alert_outbox SET sent_at = now(), attempts = attempts + 1, "
+            "last_error = NULL WHERE outbox_id = %s",
+            (outbox_id,),
+        )
+    else:
+        conn.execute(
+            "UPDATE core.alert_outbox SET attempts = attempts + 1, last_error = %s "
+            "WHERE outbox_id = %s",
+            (error, outbox_id),
+        )
+    conn.commit()
+
+
+def _client_id() -> str:
+    return f"foodtrace-alerts-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _connect(settings: MqttSettings, acks: _Acks):
+    """A connected client whose network loop runs; MQTT 5 through the shared
+    ingest/mqtt_client.py, MQTT 3.1.1 (embedded demo broker) with paho directly."""
+    if settings.protocol == 5:
+        from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
+
+        client = make_client(settings, _client_id())
+        client.on_publish = acks.on_publish
+        connect_and_wait(client, settings)
+        return client
+    return _connect_v311(settings, acks)
+
+
+def _connect_v311(settings: MqttSettings, acks: _Acks):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from foodtrace.ingest.mqtt_client import MqttConnectError
+
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_client_id(),
+        protocol=mqtt.MQTTv311,
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set()
+    client.on_publish = acks.on_publish
+    connected = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        outcome["reason"] = reason_code
+        connected.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(settings.host, settings.port)
+    except OSError as exc:
+        raise MqttConnectError(f"cannot reach the MQTT broker at {settings.url}: {exc}") from exc
+    client.loop_start()
+    if not connected.wait(10) or outcome["reason"].is_failure:
+        client.loop_stop()
+        raise MqttConnectError(
+            f"MQTT broker {settings.url} refused or did not answer: {outcome.get('reason')}"
+        )
+    return client

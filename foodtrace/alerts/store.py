@@ -1,0 +1,249 @@
+"""SQL for alerts shared by the engine and the operator commands (ack, close):
+rows, history, NOTIFY. Every function runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+NOTIFY_CHANNEL = "foodtrace_alert"
+
+
+class AlertNotFound(LookupError):
+    def __init__(self, text: str, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"no alert {text}: list them with `foodtrace alerts list --status open`"
+        )
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert_id: UUID
+    status: str
+    severity: str
+    version: int
+    payload: dict[str, Any]
+
+
+def get(conn: psycopg.Connection, alert_id: UUID, *, lock: bool = False) -> AlertRow:
+    sql = "SELECT alert_id, status, severity, version, payload FROM core.alerts WHERE alert_id = %s"
+    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), (alert_id,)).fetchone()
+    if row is None:
+        raise AlertNotFound(str(alert_id))
+    return AlertRow(*row)
+
+
+def resolve_id(conn: psycopg.Connection, text: str) -> UUID:
+    """A full alert id, or an unambiguous prefix of at least 6 characters."""
+    text = text.strip().lower()
+    try:
+        alert_id = UUID(text)
+    except ValueError:
+        if len(text) < 6 or any(c not in "0123456789abcdef-" for c in text):
+            raise AlertNotFound(text) from None
+        rows = conn.execute(
+            "SELECT alert_id FROM core.alerts WHERE alert_id::text LIKE %s ORDER BY raised_at LIMIT 3",
+            (text + "%",),
+        ).fetchall()
+        if len(rows) == 1:
+            return rows[0][0]
+        if not rows:
+            raise AlertNotFound(text) from None
+        raise AlertNotFound(
+            text, f"alert id prefix {text} is ambiguous: give more characters"
+        ) from None
+    if conn.execute("SELECT 1 FROM core.alerts WHERE alert_id = %s", (alert_id,)).fetchone():
+        return alert_id
+    raise AlertNotFound(text)
+
+
+def insert(conn: psycopg.Connection, payload: Mapping[str, Any]) -> None:
+    p = payload
+    conn.execute(
+        """INSERT INTO core.alerts (alert_id, lot_code, analyte, screen_analyte, product_code,
+               category, status, severity, classification, risk_decision, version, raised_at,
+               updated_at, message_id, tested_at, test_kind, lab_id, sample_id, value, unit,
+               value_mg_per_kg, limit_value, limit_unit, limit_verified, payload)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                   %s, %s, %s, %s, %s, %s)""",
+        (
+            p["alert_id"],
+            p["lot_code"],
+            p["analyte"],
+            p.get("screen_analyte"),
+            p.get("product_code"),
+            p.get("category"),
+            p["status"],
+            p["severity"],
+            p["classification"],
+            p["risk_decision"],
+            p["version"],
+            p["raised_at"],
+            p["updated_at"],
+            p["message_id"],
+            p["tested_at"],
+            p["test_kind"],
+            p["lab_id"],
+            p["sample_id"],
+            p.get("value"),
+            p.get("unit"),
+            p.get("value_mg_per_kg"),
+            p.get("limit"),
+            p.get("limit_unit"),
+            p.get("limit_verified"),
+            Jsonb(dict(p)),
+        ),
+    )
+
+
+def update(conn: psycopg.Connection, payload: Mapping[str, Any]) -> None:
+    """Write the alert's columns from its (new) payload."""
+    p = payload
+    conn.execute(
+        """UPDATE core.alerts SET analyte = %s, screen_analyte = %s, status = %s, severity = %s,
+               classification = %s, risk_decision = %s, version = %s, updated_at = %s,
+               message_id = %s, tested_at = %s, test_kind = %s, lab_id = %s, sample_id = %s,
+               value = %s, unit = %s, value_mg_per_kg = %s, limit_value = %s, limit_unit = %s,
+               limit_verified = %s, acknowledged_by = %s, acknowledged_at = %s, closed_by = %s,
+               closed_at = %s, resolution = %s, payload = %s
+           WHERE alert_id = %s""",
+        (
+            p["analyte"],
+            p.get("screen_analyte"),
+            p["status"],
+            p["severity"],
+            p["classification"],
+            p["risk_decision"],
+            p["version"],
+            p["updated_at"],
+            p["message_id"],
+            p["tested_at"],
+            p["test_kind"],
+            p["lab_id"],
+            p["sample_id"],
+            p.get("value"),
+            p.get("unit"),
+            p.get("value_mg_per_kg"),
+            p.get("limit"),
+            p.get("limit_unit"),
+            p.get("limit_verified"),
+            p.get("acknowledged_by"),
+            p.get("acknowledged_at"),
+            p.get("closed_by"),
+            p.get("closed_at"),
+            p.get("resolution"),
+            Jsonb(dict(p)),
+            p["alert_id"],
+        ),
+    )
+
+
+def add_history(
+    conn: psycopg.Connection,
+    *,
+    alert_id: UUID | str,
+    version: int,
+    actor: str,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    from_severity: str | None,
+    to_severity: str,
+    at: datetime,
+    lab_message_id: UUID | None = None,
+    note: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        """INSERT INTO core.alert_history (alert_id, version, at, actor, action, from_status,
+               to_status, from_severity, to_severity, lab_message_id, note, detail)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            alert_id,
+            version,
+            at,
+            actor,
+            action,
+            from_status,
+            to_status,
+            from_severity,
+            to_severity,
+            lab_message_id,
+            note,
+            Jsonb(dict(detail or {})),
+        ),
+    )
+
+
+def history(conn: psycopg.Connection, alert_id: UUID) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT version, at, actor, action, from_status, to_status, from_severity,
+                  to_severity, lab_message_id, note, detail
+           FROM core.alert_history WHERE alert_id = %s ORDER BY history_id""",
+        (alert_id,),
+    ).fetchall()
+    keys = (
+        "version",
+        "at",
+        "actor",
+        "action",
+        "from_status",
+        "to_status",
+        "from_severity",
+        "to_severity",
+        "lab_message_id",
+        "note",
+        "detail",
+    )
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row, strict=True))
+        item["at"] = item["at"].isoformat()
+        item["lab_message_id"] = str(item["lab_message_id"]) if item["lab_message_id"] else None
+        out.append(item)
+    return out
+
+
+def notify(conn: psycopg.Connection, payload: Mapping[str, Any], action: str) -> None:
+    """NOTIFY foodtrace_alert (delivered to listeners when the transaction commits)."""
+    message = {
+        "alert_id": str(payload["alert_id"]),
+        "version": payload["version"],
+        "action": action,
+        "status": payload["status"],
+        "severity": payload["severity"],
+        "lot_code": payload["lot_code"],
+        "analyte": payload["analyte"],
+        "affected_cities": payload.get("affected_cities", []),
+    }
+    conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(message)))
+
+
+def list_alerts(
+    conn: psycopg.Connection,
+    *,
+    status: str | None = None,
+    city: str | None = None,
+    severity: str | None = None,
+    lot_code: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Alert JSON documents, newest first, filtered (None = any)."""
+    rows = conn.execute(
+        """SELECT payload FROM core.alerts
+           WHERE (%(status)s::text IS NULL OR status = %(status)s)
+             AND (%(severity)s::text IS NULL OR severity = %(severity)s)
+             AND (%(lot)s::text IS NULL OR lot_code = %(lot)s)
+             AND (%(city)s::text IS NULL OR payload -> 'affected_cities' ? %(city)s)
+           ORDER BY raised_at DESC, alert_id
+           LIMIT %(limit)s""",
+        {"status": status, "severity": severity, "lot": lot_code, "city": city, "limit": limit},
+    ).fetchall()
+    return [r[0] for r in rows]

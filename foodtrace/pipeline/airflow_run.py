@@ -1,0 +1,163 @@
+"""Run the DAGs once, in this process, the way `airflow dags test` does.
+
+`foodtrace pipeline run` uses this: a private AIRFLOW_HOME (SQLite metadata
+database, migrated once), the repository's dags/ folder, and `dag.test()` on each
+DAG in pipeline order, so the tasks that run are the DAGs' own tasks. Each step's
+result comes back from XCom. Airflow reads its configuration when it is first
+imported, so `configure_airflow` must run before anything imports airflow.
+
+Retries are turned off for this interactive run (a failure is reported at once);
+under a scheduler the DAGs' own retries with backoff apply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from foodtrace.devservices import REPO_ROOT
+from foodtrace.pipeline.steps import AlertResult, LinkResult, PipelineReport, ValidateResult
+
+# Pipeline order, and the task of each DAG whose return value is the step's result.
+DAG_ORDER: tuple[tuple[str, str], ...] = (
+    ("foodtrace_validate", "validate"),
+    ("foodtrace_link", "link"),
+    ("foodtrace_alert", "alert"),
+)
+
+
+class PipelineRunError(RuntimeError):
+    """A DAG run did not succeed; the message names the DAG and the failed tasks."""
+
+
+def dags_folder() -> Path:
+    return REPO_ROOT / "dags"
+
+
+def configure_airflow(home: Path) -> None:
+    """Point Airflow at `home` (SQLite metadata DB) and the project's dags/.
+
+    Must run before airflow is imported; if it already was (e.g. inside a test
+    session that configured it), the existing configuration is kept when it points
+    at the same home, and refused otherwise.
+    """
+    home = home.resolve()
+    if "airflow" in sys.modules or "airflow.sdk" in sys.modules:
+        current = os.environ.get("AIRFLOW_HOME")
+        if current and Path(current).resolve() == home:
+            return
+        raise PipelineRunError(
+            f"Airflow is already loaded in this process with AIRFLOW_HOME={current!r}; "
+            f"cannot switch to {home}"
+        )
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get(
+                "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
+            ),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        }
+    )
+
+
+def ensure_metadata_db(home: Path) -> None:
+    """`airflow db migrate`, programmatically, once per home (a marker file says so)."""
+    marker = home / ".foodtrace-db-migrated"
+    from airflow import __version__ as airflow_version
+
+    if marker.exists() and marker.read_text().strip() == airflow_version:
+        return
+    from airflow.utils import db
+
+    db.upgradedb()
+    marker.write_text(airflow_version)
+
+
+def load_dags() -> dict[str, Any]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(dags_folder()))
+    if bag.import_errors:
+        detail = "; ".join(f"{path}: {err.splitlines()[-1]}" for path, err in
+                           bag.import_errors.items())
+        raise PipelineRunError(f"the DAG files do not import: {detail}")
+    missing = [d for d, _ in DAG_ORDER if d not in bag.dags]
+    if missing:
+        raise PipelineRunError(f"DAGs not found in {dags_folder()}: {', '.join(missing)}")
+    return bag.dags
+
+
+def run_dag(dag: Any, result_task: str, *, retries: int | None = 0) -> dict[str, Any]:
+    """dag.test() once; return `result_task`'s XCom return value (a dict)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
+    dag_run = dag.test()
+    with create_session() as session:
+        tis = dag_run.get_task_instances(session=session)
+        if dag_run.state != DagRunState.SUCCESS:
+            failed = sorted(f"{ti.task_id} ({ti.state})" for ti in tis
+                            if ti.state not in ("success", "skipped"))
+            raise PipelineRunError(
+                f"DAG {dag.dag_id} run {dag_run.run_id} ended {dag_run.state}; "
+                f"tasks: {', '.join(failed) or 'none failed?'}; task logs are under "
+                f"{os.environ.get('AIRFLOW_HOME')}/logs"
+            )
+        row = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == dag.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == result_task,
+                XComModel.key == "return_value",
+            )
+            .one_or_none()
+        )
+        if row is None:
+            raise PipelineRunError(f"DAG {dag.dag_id}: task {result_task} returned nothing")
+        value = XComModel.deserialize_value(row)
+    if not isinstance(value, dict):
+        raise PipelineRunError(f"DAG {dag.dag_id}: task {result_task} returned {value!r}")
+    return value
+
+
+def run_dags(database_url: str, *, home: Path, report_dir: Path | None = None) -> PipelineReport:
+    """Run validate -> link -> alert DAGs once over what has landed; wait for each."""
+    os.environ["FOODTRACE_DATABASE_URL"] = database_url  # the tasks connect with it
+    if report_dir is not None:
+        os.environ["FOODTRACE_REPORT_DIR"] = str(report_dir)
+    configure_airflow(home)
+    with _quiet():
+        ensure_metadata_db(home)
+        dags = load_dags()
+        results = {dag_id: run_dag(dags[dag_id], task) for dag_id, task in DAG_ORDER}
+    return PipelineReport(
+        validate=ValidateResult.from_dict(results["foodtrace_validate"]),
+        link=LinkResult.from_dict(results["foodtrace_link"]),
+        alert=AlertResult.from_dict(results["foodtrace_alert"]),
+        mode="airflow",
+    )
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Airflow's start-up chatter goes to stderr at WARNING; stdout stays ours (--json)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        for name in ("airflow", "sqlalchemy", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        yield

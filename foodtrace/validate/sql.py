@@ -1,0 +1,569 @@
+"""The SQL of validation and promotion, set-based, one batch at a time.
+
+Per batch (one transaction): the batch's keys go to ft_keys; the landing rows are
+parsed once into ft_ce / ft_lines (chain events), ft_lab or ft_md (temporary,
+dropped at COMMIT); the FRAME queries compute every column the expectations assert,
+including the ones that need core (referential waits, lot-code uniqueness, mass
+balance); after the decisions are copied into ft_decision, the PROMOTE statements
+move the passing rows into core, the failing ones into landing.quarantine, record
+core.processed_messages and take the finished keys off landing.validation_queue.
+
+Parameters are always bound (%(name)s); lists travel as arrays.
+"""
+
+from __future__ import annotations
+
+# --- the run's snapshot of the queue ------------------------------------------------
+
+DROP_ORPHANS = """
+DELETE FROM landing.validation_queue q
+WHERE q.kind = %(kind)s
+  AND NOT EXISTS (SELECT 1 FROM {table} l WHERE l.message_id = q.message_id)"""
+
+# Chain events in event-time order, so a shipping is validated before the
+# receiving that matches it and a lot's creation before its first shipment.
+SNAPSHOT = """
+CREATE TEMP TABLE ft_snapshot ON COMMIT PRESERVE ROWS AS
+SELECT row_number() OVER (ORDER BY {order_by})::integer AS ord, q.message_id
+FROM landing.validation_queue q
+JOIN {table} l ON l.message_id = q.message_id
+WHERE q.kind = %(kind)s"""
+
+SNAPSHOT_INDEX = "CREATE UNIQUE INDEX ON ft_snapshot (ord)"
+DROP_SNAPSHOT = "DROP TABLE IF EXISTS ft_snapshot"
+
+BATCH_KEYS = """
+CREATE TEMP TABLE ft_keys ON COMMIT DROP AS
+SELECT message_id, ord FROM ft_snapshot WHERE ord > %(lo)s AND ord <= %(hi)s"""
+
+DECISIONS_TABLE = """
+CREATE TEMP TABLE ft_decision (
+    message_id uuid PRIMARY KEY,
+    outcome    text NOT NULL,
+    reasons    jsonb NOT NULL
+) ON COMMIT DROP"""
+
+# Repair: queue every landing row that validation never decided about.
+REQUEUE = """
+INSERT INTO landing.validation_queue (kind, message_id)
+SELECT %(kind)s, l.message_id FROM {table} l
+WHERE NOT EXISTS (SELECT 1 FROM core.processed_messages pm
+                  WHERE pm.kind = %(kind)s AND pm.message_id = l.message_id)
+ON CONFLICT DO NOTHING"""
+
+# --- chain events ----------------------------------------------------------------------
+
+STAGE_CHAIN = (
+    """
+CREATE TEMP TABLE ft_ce ON COMMIT DROP AS
+SELECT l.message_id, l.ingest_seq, l.actor_id, l.topic, l.received_at, l.source_document_id,
+       l.payload,
+       l.payload->>'event_type' AS event_type,
+       l.payload->>'event_time' AS event_time_raw,
+       ops.try_timestamptz(l.payload->>'event_time') AS event_time,
+       nullif(l.payload->>'location_id', '') AS location_id,
+       nullif(l.payload->>'source_location_id', '') AS source_location_id,
+       nullif(l.payload->>'destination_location_id', '') AS destination_location_id,
+       nullif(l.payload->>'tlc_source_location_id', '') AS tlc_source_location_id,
+       CASE WHEN jsonb_typeof(l.payload->'kdes') = 'object' THEN l.payload->'kdes'
+            ELSE '{}'::jsonb END AS kdes,
+       nullif(l.payload #>> '{reference_document,type}', '') AS ref_type,
+       nullif(l.payload #>> '{reference_document,number}', '') AS ref_number
+FROM ft_keys k JOIN landing.chain_events l ON l.message_id = k.message_id""",
+    """
+CREATE TEMP TABLE ft_lines ON COMMIT DROP AS
+SELECT e.message_id, e.event_time, e.event_type, e.location_id, e.source_location_id,
+       e.destination_location_id, r.role, (x.ord - 1)::integer AS position,
+       nullif(x.line->>'lot_code', '') AS lot_code,
+       nullif(x.line->>'product_code', '') AS product_code,
+       ops.try_numeric(x.line->'quantity') AS quantity,
+       x.line->>'unit' AS unit,
+       CASE x.line->>'unit' WHEN 'kg' THEN ops.try_numeric(x.line->'quantity')
+                            WHEN 't' THEN ops.try_numeric(x.line->'quantity') * 1000 END AS qty_kg
+FROM ft_ce e
+CROSS JOIN (VALUES ('lot', 'lots'), ('input', 'inputs'), ('output', 'outputs')) r(role, key)
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(e.payload->r.key) = 'array' THEN e.payload->r.key
+         ELSE '[]'::jsonb END) WITH ORDINALITY x(line, ord)""",
+    "CREATE INDEX ON ft_lines (lot_code)",
+    "ANALYZE ft_ce",
+    "ANALYZE ft_lines",
+)
+
+
+
+def _creates(alias: str = "") -> str:
+    """Lines that create a lot: harvesting / first land-based receiving, transformation outputs."""
+    a = f"{alias}." if alias else ""
+    return (f"(({a}event_type IN ('harvesting', 'first_receiving') AND {a}role = 'lot')"
+            f" OR ({a}event_type = 'transformation' AND {a}role = 'output'))")
+
+
+_CREATES = _creates()
+
+FRAME_CHAIN = f"""
+WITH stats AS (
+    SELECT message_id,
+           count(*) FILTER (WHERE role = 'lot') AS n_lots,
+           count(*) FILTER (WHERE role = 'input') AS n_inputs,
+           count(*) FILTER (WHERE role = 'output') AS n_outputs,
+           bool_and(lot_code IS NOT NULL) FILTER (WHERE role = 'lot') AS lots_tlc,
+           bool_and(coalesce(quantity > 0 AND unit = ANY(%(units)s), false))
+               FILTER (WHERE role = 'lot') AS lots_qty,
+           bool_and(product_code IS NOT NULL) FILTER (WHERE role = 'lot') AS lots_product,
+           bool_and(lot_code IS NOT NULL) FILTER (WHERE role = 'input') AS inputs_tlc,
+           bool_and(coalesce(quantity > 0 AND unit = ANY(%(units)s), false))
+               FILTER (WHERE role = 'input') AS inputs_qty,
+           bool_and(product_code IS NOT NULL) FILTER (WHERE role = 'input') AS inputs_product,
+           bool_and(lot_code IS NOT NULL) FILTER (WHERE role = 'output') AS outputs_tlc,
+           bool_and(coalesce(quantity > 0 AND unit = ANY(%(units)s), false))
+               FILTER (WHERE role = 'output') AS outputs_qty,
+           bool_and(product_code IS NOT NULL) FILTER (WHERE role = 'output') AS outputs_product,
+           sum(qty_kg) FILTER (WHERE role = 'input') AS inputs_kg,
+           bool_and(qty_kg IS NOT NULL) FILTER (WHERE role = 'input') AS inputs_mass,
+           sum(qty_kg) FILTER (WHERE role = 'output') AS outputs_kg,
+           bool_and(qty_kg IS NOT NULL) FILTER (WHERE role = 'output') AS outputs_mass
+    FROM ft_lines GROUP BY message_id
+),
+first_category AS (
+    SELECT DISTINCT ON (l.message_id) l.message_id, p.category
+    FROM ft_lines l JOIN core.products p ON p.product_code = l.product_code
+    WHERE l.role = 'lot'
+    ORDER BY l.message_id, l.position
+),
+unknown_product AS (
+    SELECT DISTINCT ON (l.message_id) l.message_id, l.product_code
+    FROM ft_lines l
+    WHERE l.product_code IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM core.products p WHERE p.product_code = l.product_code)
+    ORDER BY l.message_id, l.role, l.position
+),
+-- A receiving matches a shipping of the same lot from its source to this location,
+-- promoted earlier or in this batch.
+unmatched AS (
+    SELECT DISTINCT ON (r.message_id) r.message_id, r.lot_code
+    FROM ft_lines r
+    WHERE r.event_type = 'receiving' AND r.role = 'lot' AND r.lot_code IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM core.event_lots el
+          JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
+          WHERE el.lot_code = r.lot_code AND el.role = 'lot' AND e.event_type = 'shipping'
+            AND e.location_id = r.source_location_id
+            AND e.destination_location_id = r.location_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM ft_lines s
+          WHERE s.lot_code = r.lot_code AND s.role = 'lot' AND s.event_type = 'shipping'
+            AND s.location_id = r.source_location_id
+            AND s.destination_location_id = r.location_id)
+    ORDER BY r.message_id, r.position
+),
+-- A lot code is assigned once: by an earlier promoted event (an initial packing
+-- that stood in for a creation not seen yet does not count), or by an earlier
+-- event of this batch.
+created AS (
+    SELECT message_id, event_time, role, position, lot_code,
+           first_value(message_id) OVER (PARTITION BY lot_code
+                                         ORDER BY event_time NULLS LAST, message_id) AS first_creator
+    FROM ft_lines WHERE lot_code IS NOT NULL AND {_CREATES}
+),
+tlc_conflict AS (
+    SELECT DISTINCT ON (c.message_id) c.message_id, c.lot_code
+    FROM created c
+    WHERE c.first_creator <> c.message_id
+       OR EXISTS (SELECT 1 FROM core.lots k
+                  JOIN core.events ke ON ke.message_id = k.created_by_message_id
+                  WHERE k.lot_code = c.lot_code AND k.created_by_message_id <> c.message_id
+                    AND ke.event_type <> 'initial_packing')
+    ORDER BY c.message_id, c.role, c.position
+),
+-- Mass balance of shipments: per (lot, ship-from location), what arrived there
+-- (created there or received) against everything shipped from there so far.
+shipped_keys AS (
+    SELECT DISTINCT lot_code, location_id FROM ft_lines
+    WHERE event_type = 'shipping' AND role = 'lot' AND lot_code IS NOT NULL
+      AND location_id IS NOT NULL AND event_time IS NOT NULL
+),
+moves AS (
+    SELECT el.lot_code, e.location_id, e.event_time, e.message_id, el.position,
+           e.event_type = 'shipping' AS outbound, false AS in_batch,
+           CASE el.unit WHEN 'kg' THEN el.quantity WHEN 't' THEN el.quantity * 1000 END AS qty_kg
+    FROM shipped_keys k
+    JOIN core.event_lots el ON el.lot_code = k.lot_code
+    JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
+                      AND e.location_id = k.location_id
+    WHERE (el.role = 'lot' AND e.event_type IN ('harvesting', 'first_receiving', 'receiving',
+                                                'shipping'))
+       OR (el.role = 'output' AND e.event_type = 'transformation')
+    UNION ALL
+    SELECT b.lot_code, b.location_id, b.event_time, b.message_id, b.position,
+           b.event_type = 'shipping', true, b.qty_kg
+    FROM ft_lines b
+    JOIN shipped_keys k ON k.lot_code = b.lot_code AND k.location_id = b.location_id
+    WHERE b.event_time IS NOT NULL
+      AND ((b.role = 'lot' AND b.event_type IN ('harvesting', 'first_receiving', 'receiving',
+                                                'shipping'))
+           OR (b.role = 'output' AND b.event_type = 'transformation'))
+      AND NOT EXISTS (SELECT 1 FROM core.events ce WHERE ce.message_id = b.message_id)
+),
+ledger AS (
+    SELECT m.*,
+           sum(CASE WHEN NOT m.outbound THEN m.qty_kg ELSE 0 END) OVER w AS arrived_kg,
+           sum(CASE WHEN m.outbound THEN m.qty_kg ELSE 0 END) OVER w AS shipped_kg,
+           bool_and(m.qty_kg IS NOT NULL) OVER (PARTITION BY m.lot_code, m.location_id) AS all_mass
+    FROM moves m
+    WINDOW w AS (PARTITION BY m.lot_code, m.location_id
+                 ORDER BY m.event_time, m.outbound, m.message_id, m.position
+                 ROWS UNBOUNDED PRECEDING)
+),
+overshipped AS (
+    SELECT DISTINCT ON (g.message_id) g.message_id, g.lot_code,
+           g.arrived_kg, g.shipped_kg, g.shipped_kg / g.arrived_kg AS ratio
+    FROM ledger g
+    WHERE g.in_batch AND g.outbound AND g.all_mass AND g.arrived_kg > 0
+    ORDER BY g.message_id, g.shipped_kg / g.arrived_kg DESC
+)
+SELECT e.message_id::text AS message_id,
+       e.event_type,
+       e.event_time_raw,
+       e.event_time AS event_time_utc,
+       extract(epoch FROM e.event_time - %(now)s)::float8 AS seconds_in_future,
+       e.location_id,
+       e.source_location_id,
+       e.destination_location_id,
+       coalesce(e.tlc_source_location_id, nullif(e.kdes->>'tlc_source_reference', ''))
+           AS tlc_source,
+       coalesce(nullif(e.kdes->>'immediate_subsequent_recipient_location_id', ''),
+                e.destination_location_id) AS next_recipient,
+       coalesce(nullif(e.kdes->>'harvest_location_id', ''), e.tlc_source_location_id)
+           AS harvest_farm,
+       nullif(e.kdes->>'harvest_date', '') AS harvest_date,
+       CASE WHEN fc.category = ANY(%(produce)s)
+            THEN coalesce(nullif(e.kdes->>'field_id', ''), nullif(e.kdes->>'growing_area', ''))
+            ELSE 'not applicable' END AS field_kde,
+       CASE WHEN fc.category = ANY(%(aquatic)s) THEN nullif(e.kdes->>'container_id', '')
+            ELSE 'not applicable' END AS container_kde,
+       CASE WHEN e.kdes ? 'harvest_date_range' AND nullif(e.kdes->>'harvest_area', '') IS NOT NULL
+            THEN 'present' END AS catch_kde,
+       CASE WHEN e.ref_type IS NOT NULL AND e.ref_number IS NOT NULL
+            THEN e.ref_type || ' ' || e.ref_number END AS reference_document,
+       CASE WHEN s.n_lots > 0 AND s.lots_tlc THEN 'present' END AS lots_tlc,
+       CASE WHEN s.n_lots > 0 AND s.lots_qty THEN 'present' END AS lots_qty,
+       CASE WHEN s.n_lots > 0 AND s.lots_product THEN 'present' END AS lots_product,
+       CASE WHEN s.n_inputs > 0 AND s.inputs_tlc THEN 'present' END AS inputs_tlc,
+       CASE WHEN s.n_inputs > 0 AND s.inputs_qty THEN 'present' END AS inputs_qty,
+       CASE WHEN s.n_inputs > 0 AND s.inputs_product THEN 'present' END AS inputs_product,
+       CASE WHEN s.n_outputs > 0 AND s.outputs_tlc THEN 'present' END AS outputs_tlc,
+       CASE WHEN s.n_outputs > 0 AND s.outputs_qty THEN 'present' END AS outputs_qty,
+       CASE WHEN s.n_outputs > 0 AND s.outputs_product THEN 'present' END AS outputs_product,
+       CASE WHEN e.event_type = 'transformation' AND coalesce(s.n_lots, 0) > 0 THEN 'lots'
+            WHEN e.event_type <> 'transformation'
+                 AND coalesce(s.n_inputs, 0) + coalesce(s.n_outputs, 0) > 0 THEN 'inputs/outputs'
+       END AS misplaced_lines,
+       s.inputs_kg::float8 AS inputs_kg,
+       s.outputs_kg::float8 AS outputs_kg,
+       CASE WHEN e.event_type = 'transformation' AND s.inputs_mass AND s.outputs_mass
+                 AND s.inputs_kg > 0
+            THEN (s.outputs_kg / s.inputs_kg)::float8 END AS transformation_yield,
+       os.lot_code AS overshipped_lot,
+       os.arrived_kg::float8 AS available_kg,
+       os.shipped_kg::float8 AS shipped_kg,
+       os.ratio::float8 AS shipped_ratio,
+       tc.lot_code AS tlc_conflict_lot,
+       CASE WHEN e.location_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM core.locations c WHERE c.location_id = e.location_id)
+            THEN e.location_id END AS unknown_location,
+       up.product_code AS unknown_product,
+       um.lot_code AS unmatched_lot,
+       pm.held_since
+FROM ft_ce e
+LEFT JOIN stats s ON s.message_id = e.message_id
+LEFT JOIN first_category fc ON fc.message_id = e.message_id
+LEFT JOIN unknown_product up ON up.message_id = e.message_id
+LEFT JOIN unmatched um ON um.message_id = e.message_id
+LEFT JOIN tlc_conflict tc ON tc.message_id = e.message_id
+LEFT JOIN overshipped os ON os.message_id = e.message_id
+LEFT JOIN core.processed_messages pm ON pm.kind = 'chain_event' AND pm.message_id = e.message_id
+WHERE NOT (e.message_id = ANY(%(excluded)s::uuid[]))
+"""
+
+# Rows of the batch that will not be promoted stop counting as in-batch references
+# (a quarantined shipping neither matches a receiving nor uses up a lot's quantity);
+# the frame is then computed again for the rest.
+EXCLUDE_CHAIN = "DELETE FROM ft_lines WHERE message_id = ANY(%(ids)s::uuid[])"
+
+_PROMOTED = "JOIN ft_decision d ON d.message_id = {alias}.message_id AND d.outcome = 'promoted'"
+
+PROMOTE_CHAIN = (
+    f"""
+INSERT INTO core.events (message_id, event_time, actor_id, event_type, location_id,
+                         source_location_id, destination_location_id, tlc_source_location_id,
+                         reference_document_type, reference_document_number, kdes,
+                         source_document_id)
+SELECT e.message_id, e.event_time, e.actor_id, e.event_type, e.location_id,
+       e.source_location_id, e.destination_location_id, e.tlc_source_location_id,
+       e.ref_type, e.ref_number, e.kdes, e.source_document_id
+FROM ft_ce e {_PROMOTED.format(alias="e")}
+ON CONFLICT DO NOTHING""",
+    f"""
+INSERT INTO core.event_lots (message_id, event_time, role, position, lot_code, product_code,
+                             quantity, unit)
+SELECT l.message_id, l.event_time, l.role, l.position, l.lot_code, l.product_code,
+       l.quantity, l.unit
+FROM ft_lines l {_PROMOTED.format(alias="l")}
+ON CONFLICT DO NOTHING""",
+    # The event that assigned a lot code creates its row; it also takes over a row
+    # made earlier for a lot first seen elsewhere, or by an initial packing.
+    f"""
+INSERT INTO core.lots (lot_code, product_code, tlc_source_location_id, created_by_message_id,
+                       created_at, quantity, unit)
+SELECT DISTINCT ON (l.lot_code) l.lot_code, l.product_code,
+       coalesce(e.tlc_source_location_id, e.location_id), l.message_id, l.event_time,
+       l.quantity, l.unit
+FROM ft_lines l {_PROMOTED.format(alias="l")}
+JOIN ft_ce e ON e.message_id = l.message_id
+WHERE l.lot_code IS NOT NULL AND {_creates("l")}
+ORDER BY l.lot_code, l.event_time, l.message_id
+ON CONFLICT (lot_code) DO UPDATE SET
+    product_code = EXCLUDED.product_code,
+    tlc_source_location_id = EXCLUDED.tlc_source_location_id,
+    created_by_message_id = EXCLUDED.created_by_message_id,
+    created_at = EXCLUDED.created_at,
+    quantity = EXCLUDED.quantity,
+    unit = EXCLUDED.unit
+WHERE core.lots.created_by_message_id IS NULL
+   OR EXISTS (SELECT 1 FROM core.events pe
+              WHERE pe.message_id = core.lots.created_by_message_id
+                AND pe.event_type = 'initial_packing')""",
+    # An initial packing assigns the code when nobody did before (21 CFR 1.1320(a)).
+    f"""
+INSERT INTO core.lots (lot_code, product_code, tlc_source_location_id, created_by_message_id,
+                       created_at, quantity, unit)
+SELECT DISTINCT ON (l.lot_code) l.lot_code, l.product_code,
+       coalesce(e.tlc_source_location_id, e.location_id), l.message_id, l.event_time,
+       l.quantity, l.unit
+FROM ft_lines l {_PROMOTED.format(alias="l")}
+JOIN ft_ce e ON e.message_id = l.message_id
+WHERE l.lot_code IS NOT NULL AND l.event_type = 'initial_packing' AND l.role = 'lot'
+ORDER BY l.lot_code, l.event_time, l.message_id
+ON CONFLICT (lot_code) DO NOTHING""",
+    # Lots first seen elsewhere (their creation is not on record) still get a row.
+    f"""
+INSERT INTO core.lots (lot_code, product_code, tlc_source_location_id)
+SELECT DISTINCT ON (l.lot_code) l.lot_code, l.product_code, e.tlc_source_location_id
+FROM ft_lines l {_PROMOTED.format(alias="l")}
+JOIN ft_ce e ON e.message_id = l.message_id
+WHERE l.lot_code IS NOT NULL AND l.product_code IS NOT NULL
+ORDER BY l.lot_code, l.event_time, l.message_id
+ON CONFLICT (lot_code) DO NOTHING""",
+)
+
+QUARANTINE_CHAIN = """
+INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id, message_id,
+                                element_index, raw, reasons)
+SELECT sha256(convert_to('validation:chain_event:' || e.message_id::text, 'UTF8')), 'validation',
+       e.received_at, e.topic, e.actor_id, e.message_id, NULL,
+       convert_to(e.payload::text, 'UTF8'), d.reasons
+FROM ft_ce e JOIN ft_decision d ON d.message_id = e.message_id AND d.outcome = 'quarantined'
+ON CONFLICT DO NOTHING"""
+
+# --- lab results -----------------------------------------------------------------------
+
+STAGE_LAB = (
+    """
+CREATE TEMP TABLE ft_lab ON COMMIT DROP AS
+SELECT l.message_id, l.lab_id, l.topic, l.received_at, l.payload,
+       nullif(p->>'sample_id', '') AS sample_id,
+       nullif(p->>'lot_code', '') AS lot_code,
+       nullif(p->>'sampled_location_id', '') AS sampled_location_id,
+       p->>'test_kind' AS test_kind,
+       nullif(p->>'method', '') AS method,
+       p->>'analyte' AS analyte,
+       ops.try_numeric(p->'value') AS value,
+       p->>'unit' AS unit,
+       p->>'result' AS result,
+       nullif(p->>'product_code', '') AS product_code,
+       p->>'operator' AS operator,
+       p->>'instrument' AS instrument,
+       p->>'sampled_at' AS sampled_at_raw,
+       ops.try_timestamptz(p->>'sampled_at') AS sampled_at,
+       p->>'tested_at' AS tested_at_raw,
+       ops.try_timestamptz(p->>'tested_at') AS tested_at
+FROM ft_keys k
+JOIN landing.lab_results l ON l.message_id = k.message_id
+CROSS JOIN LATERAL (SELECT l.payload AS p) x""",
+    "ANALYZE ft_lab",
+)
+
+FRAME_LAB = """
+SELECT b.message_id::text AS message_id,
+       b.sample_id, b.lot_code, b.sampled_location_id, b.test_kind, b.method, b.analyte,
+       b.value::float8 AS value, b.unit, b.result,
+       CASE WHEN b.value IS NOT NULL THEN 'yes' ELSE 'no' END AS value_present,
+       b.sampled_at_raw, b.sampled_at AS sampled_at_utc,
+       b.tested_at_raw, b.tested_at AS tested_at_utc,
+       extract(epoch FROM b.tested_at - %(now)s)::float8 AS tested_in_future_s,
+       extract(epoch FROM b.sampled_at - %(now)s)::float8 AS sampled_in_future_s,
+       CASE WHEN b.unit = '%%' AND NOT coalesce(b.analyte = ANY(%(percent_analytes)s), false)
+            THEN b.unit END AS unit_mismatch,
+       cap.cap AS cap_mg_per_kg,
+       (CASE b.unit WHEN 'mg/kg' THEN b.value WHEN 'ug/kg' THEN b.value / 1000 END
+        / cap.cap)::float8 AS value_cap_ratio,
+       CASE WHEN b.lot_code IS NOT NULL AND lot.lot_code IS NULL THEN b.lot_code END AS unknown_lot,
+       CASE WHEN b.sampled_location_id IS NOT NULL AND loc.location_id IS NULL
+            THEN b.sampled_location_id END AS unknown_location,
+       CASE WHEN coalesce(b.product_code, lot.product_code) IS NOT NULL
+                 AND prod.product_code IS NULL
+            THEN coalesce(b.product_code, lot.product_code) END AS unknown_product,
+       pm.held_since
+FROM ft_lab b
+LEFT JOIN core.lots lot ON lot.lot_code = b.lot_code
+LEFT JOIN core.locations loc ON loc.location_id = b.sampled_location_id
+LEFT JOIN core.products prod ON prod.product_code = coalesce(b.product_code, lot.product_code)
+LEFT JOIN unnest(%(cap_analytes)s::text[], %(cap_values)s::numeric[]) cap(analyte, cap)
+       ON cap.analyte = b.analyte
+LEFT JOIN core.processed_messages pm ON pm.kind = 'lab_result' AND pm.message_id = b.message_id
+"""
+
+PROMOTE_LAB = (
+    f"""
+INSERT INTO core.lab_results (message_id, tested_at, lab_id, sample_id, lot_code, product_code,
+                              sampled_at, sampled_location_id, test_kind, method, analyte, value,
+                              unit, value_mg_per_kg, result, operator, instrument)
+SELECT b.message_id, b.tested_at, b.lab_id, b.sample_id, b.lot_code,
+       coalesce(b.product_code, lot.product_code), b.sampled_at, b.sampled_location_id,
+       b.test_kind, b.method, b.analyte, b.value, b.unit,
+       CASE b.unit WHEN 'mg/kg' THEN b.value WHEN 'ug/kg' THEN trim_scale(b.value / 1000) END,
+       b.result, b.operator, b.instrument
+FROM ft_lab b {_PROMOTED.format(alias="b")}
+LEFT JOIN core.lots lot ON lot.lot_code = b.lot_code
+ON CONFLICT DO NOTHING""",
+)
+
+QUARANTINE_LAB = """
+INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id, message_id,
+                                element_index, raw, reasons)
+SELECT sha256(convert_to('validation:lab_result:' || b.message_id::text, 'UTF8')), 'validation',
+       b.received_at, b.topic, b.lab_id, b.message_id, NULL,
+       convert_to(b.payload::text, 'UTF8'), d.reasons
+FROM ft_lab b JOIN ft_decision d ON d.message_id = b.message_id AND d.outcome = 'quarantined'
+ON CONFLICT DO NOTHING"""
+
+# --- master data -----------------------------------------------------------------------
+
+STAGE_MASTER = (
+    """
+CREATE TEMP TABLE ft_md ON COMMIT DROP AS
+SELECT l.message_id, l.ingest_seq, l.kind, l.natural_key, l.topic, l.received_at, l.payload
+FROM ft_keys k JOIN landing.master_data l ON l.message_id = k.message_id""",
+)
+
+FRAME_LOCATIONS = """
+SELECT m.message_id::text AS message_id,
+       nullif(m.payload->>'location_id', '') AS location_id,
+       nullif(m.payload->>'name', '') AS name,
+       m.payload->>'kind' AS kind,
+       m.payload->>'city' AS city,
+       ops.try_numeric(m.payload->'lat')::float8 AS lat,
+       ops.try_numeric(m.payload->'lon')::float8 AS lon
+FROM ft_md m WHERE m.kind = 'location'
+"""
+
+FRAME_PRODUCTS = """
+SELECT m.message_id::text AS message_id,
+       nullif(m.payload->>'product_code', '') AS product_code,
+       nullif(m.payload->>'name', '') AS name,
+       nullif(m.payload->>'category', '') AS category,
+       CASE WHEN nullif(m.payload->>'category', '') IS NOT NULL
+                 AND NOT m.payload->>'category' = ANY(%(categories)s)
+                 AND NOT EXISTS (SELECT 1 FROM core.food_categories c
+                                 WHERE c.category = m.payload->>'category')
+            THEN m.payload->>'category' END AS unknown_category
+FROM ft_md m WHERE m.kind = 'product'
+"""
+
+# Latest message per key wins (by ingest_seq), also against what core already has:
+# a message that commits late with an older ingest_seq does not overwrite a newer one.
+PROMOTE_MASTER = (
+    f"""
+WITH latest AS (
+    SELECT DISTINCT ON (m.natural_key) m.natural_key, m.message_id, m.ingest_seq, m.payload
+    FROM ft_md m {_PROMOTED.format(alias="m")}
+    WHERE m.kind = 'location'
+    ORDER BY m.natural_key, m.ingest_seq DESC
+)
+INSERT INTO core.locations (location_id, name, kind, city, lat, lon, message_id, updated_at)
+SELECT l.natural_key, l.payload->>'name', l.payload->>'kind', l.payload->>'city',
+       ops.try_numeric(l.payload->'lat')::float8, ops.try_numeric(l.payload->'lon')::float8,
+       l.message_id, now()
+FROM latest l
+LEFT JOIN core.locations c ON c.location_id = l.natural_key
+LEFT JOIN landing.master_data cur ON cur.message_id = c.message_id
+WHERE c.location_id IS NULL OR cur.ingest_seq IS NULL OR cur.ingest_seq < l.ingest_seq
+ON CONFLICT (location_id) DO UPDATE SET
+    name = EXCLUDED.name, kind = EXCLUDED.kind, city = EXCLUDED.city, lat = EXCLUDED.lat,
+    lon = EXCLUDED.lon, message_id = EXCLUDED.message_id, updated_at = EXCLUDED.updated_at""",
+    f"""
+WITH latest AS (
+    SELECT DISTINCT ON (m.natural_key) m.natural_key, m.message_id, m.ingest_seq, m.payload
+    FROM ft_md m {_PROMOTED.format(alias="m")}
+    WHERE m.kind = 'product'
+    ORDER BY m.natural_key, m.ingest_seq DESC
+)
+INSERT INTO core.products (product_code, name, category, message_id, updated_at)
+SELECT l.natural_key, l.payload->>'name', l.payload->>'category', l.message_id, now()
+FROM latest l
+LEFT JOIN core.products c ON c.product_code = l.natural_key
+LEFT JOIN landing.master_data cur ON cur.message_id = c.message_id
+WHERE c.product_code IS NULL OR cur.ingest_seq IS NULL OR cur.ingest_seq < l.ingest_seq
+ON CONFLICT (product_code) DO UPDATE SET
+    name = EXCLUDED.name, category = EXCLUDED.category, message_id = EXCLUDED.message_id,
+    updated_at = EXCLUDED.updated_at""",
+)
+
+QUARANTINE_MASTER = """
+INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id, message_id,
+                                element_index, raw, reasons)
+SELECT sha256(convert_to('validation:master_data:' || m.message_id::text, 'UTF8')), 'validation',
+       m.received_at, m.topic, NULL, m.message_id, NULL,
+       convert_to(m.payload::text, 'UTF8'), d.reasons
+FROM ft_md m JOIN ft_decision d ON d.message_id = m.message_id AND d.outcome = 'quarantined'
+ON CONFLICT DO NOTHING"""
+
+# --- bookkeeping (every kind) ------------------------------------------------------------
+
+MARK_PROCESSED = """
+INSERT INTO core.processed_messages (kind, message_id, outcome, reasons, held_since,
+                                     processed_at, run_id)
+SELECT %(kind)s, d.message_id, d.outcome, d.reasons,
+       CASE WHEN d.outcome = 'held' THEN %(now)s END, %(now)s, %(run_id)s
+FROM ft_decision d
+ON CONFLICT (kind, message_id) DO UPDATE SET
+    outcome = EXCLUDED.outcome,
+    reasons = EXCLUDED.reasons,
+    held_since = coalesce(core.processed_messages.held_since, EXCLUDED.held_since),
+    processed_at = EXCLUDED.processed_at,
+    run_id = EXCLUDED.run_id"""
+
+DEQUEUE = """
+DELETE FROM landing.validation_queue q
+USING ft_decision d
+WHERE q.kind = %(kind)s AND q.message_id = d.message_id AND d.outcome <> 'held'"""
+
+START_RUN = """
+INSERT INTO ops.validation_runs (kind, suite_name, started_at) VALUES (%s, %s, %s)
+RETURNING run_id"""
+
+FINISH_RUN = """
+UPDATE ops.validation_runs
+SET finished_at = %(finished_at)s, rows_checked = %(checked)s, rows_passed = %(passed)s,
+    rows_failed = %(failed)s, rows_held = %(held)s, success = %(success)s
+WHERE run_id = %(run_id)s"""
+
+INSERT_RESULT = """
+INSERT INTO ops.validation_results (run_id, rule, expectation, column_name, cfr_section,
+                                    on_failure, success, element_count, unexpected_count,
+                                    sample_message_ids)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::uuid[])
+ON CONFLICT (run_id, rule) DO NOTHING"""
+
+SET_REPORT_PATH = "UPDATE ops.validation_runs SET report_path = %s WHERE run_id = ANY(%s)"

@@ -1,0 +1,273 @@
+"""One way to build a paho-mqtt 2 client from `MqttSettings`, shared by the
+publisher, the ingest consumer and the alert outbox.
+
+MQTT 5 in production: the edge relies on its reason codes (a PUBACK refused by an
+ACL says so, MQTT 3.1.1 would acknowledge it silently), user properties (`sent_at`)
+and session expiry for persistent ingest sessions. MQTT 3.1.1 only for the embedded
+demo broker (`MqttSettings.protocol == 4`).
+
+Clients read through `_BufferedSocket`: paho reads every packet with several tiny
+`recv()` calls and one `select()`; at tens of thousands of messages per second those
+system calls, not the broker, were the ceiling of the ingest consumer.
+
+    client = make_client(settings, "foodtrace-publish-1234")
+    connect_and_wait(client, settings)        # connects, starts the loop, clear errors
+    ...
+    client.disconnect(); client.loop_stop()
+
+or, for long-running consumers that must survive broker restarts,
+`connect_async(client, settings)` then `client.loop_start()` / `loop_forever()`.
+
+TLS (`mqtts://`) verifies the broker against the system CAs, or against the PEM
+bundle named by FOODTRACE_MQTT_CA_FILE when that is set (private CAs).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from foodtrace.config import MQTT_URL_ENV, MqttSettings
+
+CA_FILE_ENV = "FOODTRACE_MQTT_CA_FILE"
+
+# The CONNACK reason codes a user can do something about, and what to do.
+_CONNACK_ADVICE = {
+    0x86: f"bad user name or password: fix the user/password in {MQTT_URL_ENV}",
+    # Mosquitto answers a wrong password with 0x87 too, so name both causes.
+    0x87: (
+        f"not authorised: check the user name and password in {MQTT_URL_ENV} "
+        "(and that this user may connect)"
+    ),
+    0x85: "client identifier not valid: use a shorter, plain ASCII client id",
+    0x88: "server unavailable: try again later",
+    0x89: "server busy: try again later",
+    0x8A: "banned by the broker",
+    0x8C: f"bad authentication method: check {MQTT_URL_ENV}",
+    0x84: "unsupported protocol version: the broker must speak MQTT 5",
+}
+
+
+class _BufferedSocket:
+    """A socket whose reads come from one large `recv()`; everything else delegates.
+
+    `pending()` reports the buffered bytes, which paho checks (it exists for TLS
+    sockets) to skip `select()` while data is already in hand.
+    """
+
+    _CHUNK = 256 * 1024
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._pos >= len(self._buf):
+            data = self._sock.recv(max(bufsize, self._CHUNK))  # may raise BlockingIOError
+            if len(data) <= bufsize:
+                return data
+            self._buf, self._pos = data, 0
+        chunk = self._buf[self._pos : self._pos + bufsize]
+        self._pos += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return len(self._buf) - self._pos + inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client, reading through `_BufferedSocket`, and reading every packet
+    already buffered in one loop turn (paho reads one packet per `select()`)."""
+
+    _MAX_PACKETS_PER_TURN = 1000  # then let writes (acks) and timers run
+
+    def _create_socket(self) -> Any:
+        return _BufferedSocket(super()._create_socket())
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        turns = 1
+        while (
+            rc == mqtt.MQTT_ERR_SUCCESS
+            and self._sock is not None
+            and self._sock.pending() > 0
+            and turns < self._MAX_PACKETS_PER_TURN
+        ):
+            rc = super().loop_read(1)
+            turns += 1
+        return rc
+
+
+class MqttConnectError(RuntimeError):
+    """The broker could not be reached or refused us; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """What `make_client` was asked for that paho only takes at connect time."""
+
+    clean_start: bool
+    session_expiry: int | None
+
+
+_OPTIONS_ATTR = "foodtrace_connect_options"
+
+
+def make_client(
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    clean_start: bool = True,
+    manual_ack: bool = False,
+    session_expiry: int | None = None,
+) -> mqtt.Client:
+    """A configured, not yet connected MQTT 5 client (CallbackAPIVersion.VERSION2).
+
+    `clean_start=False` with `session_expiry` (seconds) asks the broker to keep the
+    session (subscriptions and queued QoS 1 messages) while the client is away.
+    `manual_ack=True` leaves acknowledging received messages to the caller
+    (`client.ack(mid, qos)`), e.g. after a database commit.
+    """
+    if settings.protocol >= 5:
+        client = BufferedClient(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+    else:  # MQTT 3.1.1 (the embedded demo broker): the session flag goes here
+        client = BufferedClient(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=clean_start,
+            manual_ack=manual_ack,
+        )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(
+            ca_certs=os.environ.get(CA_FILE_ENV) or None,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    setattr(client, _OPTIONS_ATTR, ConnectOptions(clean_start, session_expiry))
+    return client
+
+
+def connect_properties(
+    client: mqtt.Client, *, receive_maximum: int | None = None
+) -> Properties | None:
+    """The CONNECT properties for the options `make_client` recorded."""
+    opts: ConnectOptions = getattr(client, _OPTIONS_ATTR, ConnectOptions(True, None))
+    if opts.session_expiry is None and receive_maximum is None:
+        return None
+    props = Properties(PacketTypes.CONNECT)
+    if opts.session_expiry is not None:
+        props.SessionExpiryInterval = int(opts.session_expiry)
+    if receive_maximum is not None:
+        props.ReceiveMaximum = int(receive_maximum)
+    return props
+
+
+def connect_async(
+    client: mqtt.Client,
+    settings: MqttSettings,
+    *,
+    receive_maximum: int | None = None,
+    keepalive: int = 60,
+) -> None:
+    """Record where and how to connect; `loop_start()` / `loop_forever()` then
+    connect (and reconnect after a broker restart) in the background."""
+    opts: ConnectOptions = getattr(client, _OPTIONS_ATTR, ConnectOptions(True, None))
+    if settings.protocol < 5:  # no CONNECT properties; clean_session was set in make_client
+        client.connect_async(settings.host, settings.port, keepalive=keepalive)
+        return
+    client.connect_async(
+        settings.host,
+        settings.port,
+        keepalive=keepalive,
+        clean_start=opts.clean_start,
+        properties=connect_properties(client, receive_maximum=receive_maximum),
+    )
+
+
+def describe_connack(reason_code: Any, settings: MqttSettings) -> str:
+    """A sentence for a refused CONNACK, naming what to fix."""
+    value = getattr(reason_code, "value", reason_code)
+    advice = _CONNACK_ADVICE.get(value) if isinstance(value, int) else None
+    detail = advice or str(reason_code)
+    return f"MQTT broker {settings.url} refused the connection ({reason_code}): {detail}"
+
+
+def connect_and_wait(
+    client: mqtt.Client,
+    settings: MqttSettings,
+    *,
+    timeout: float = 10.0,
+    receive_maximum: int | None = None,
+    keepalive: int = 60,
+) -> Properties | None:
+    """Connect, start the network loop and wait for the CONNACK.
+
+    Returns the CONNACK properties (e.g. the broker's ReceiveMaximum). Raises
+    MqttConnectError, with what to fix, when the broker is unreachable or refuses;
+    the loop is stopped then. An `on_connect` set before the call keeps working.
+    """
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+    user_on_connect = client.on_connect
+
+    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        if not done.is_set():
+            outcome["reason"] = reason_code
+            outcome["properties"] = properties
+            done.set()
+        if user_on_connect is not None:
+            user_on_connect(c, userdata, flags, reason_code, properties)
+
+    client.on_connect = on_connect
+    connect_async(client, settings, receive_maximum=receive_maximum, keepalive=keepalive)
+    try:
+        client.reconnect()
+    except ssl.SSLError as exc:
+        raise MqttConnectError(
+            f"TLS with the MQTT broker at {settings.url} failed: {exc}. If the broker's "
+            f"certificate comes from a private CA, set {CA_FILE_ENV} to its PEM file."
+        ) from exc
+    except OSError as exc:  # refused, unreachable, timed out
+        raise MqttConnectError(
+            f"cannot reach the MQTT broker at {settings.url}: {exc}. Is it running? "
+            f"Check the host and port in {MQTT_URL_ENV}."
+        ) from exc
+    client.loop_start()
+    if not done.wait(timeout):
+        _stop(client)
+        raise MqttConnectError(
+            f"no answer (CONNACK) from the MQTT broker at {settings.url} within {timeout:g}s"
+        )
+    reason = outcome["reason"]
+    if reason.is_failure:
+        _stop(client)
+        raise MqttConnectError(describe_connack(reason, settings))
+    return outcome.get("properties")
+
+
+def _stop(client: mqtt.Client) -> None:
+    try:
+        client.disconnect()
+    finally:
+        client.loop_stop()

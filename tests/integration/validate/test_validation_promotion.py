@@ -1,0 +1,320 @@
+"""validate_and_promote(): what lands in core, held rows released or timed out,
+idempotency, late commits, master-data ordering, concurrent callers, run records."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from validation_helpers import DROP, Builder, land, outcome, run
+
+from foodtrace.db import connect
+from foodtrace.validate.promote import validate_and_promote
+
+COUNTED = (
+    "core.locations", "core.products", "core.events", "core.event_lots", "core.lots",
+    "core.lab_results", "landing.quarantine", "landing.validation_queue",
+)
+
+
+def _counts(conn: psycopg.Connection) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED}
+
+
+def _snapshot(conn: psycopg.Connection) -> list[tuple]:
+    """Everything promotion writes, as comparable rows (timestamps of writing left out)."""
+    out = []
+    for table, cols in (
+        ("core.events", "message_id, event_time, event_type, location_id, tlc_source_location_id"),
+        ("core.event_lots", "message_id, role, position, lot_code, quantity, unit"),
+        ("core.lots", "lot_code, product_code, tlc_source_location_id, created_by_message_id, "
+                      "created_at, quantity"),
+        ("core.lab_results", "message_id, tested_at, lot_code, product_code, value_mg_per_kg"),
+        ("core.locations", "location_id, name, message_id"),
+        ("landing.quarantine", "message_id, stage, reasons::text"),
+    ):
+        out += [(table, *r) for r in conn.execute(f"SELECT {cols} FROM {table} ORDER BY 1, 2")]
+    return out
+
+
+def _master(conn: psycopg.Connection, b: Builder) -> None:
+    for p in b.locations():
+        land(conn, "location", p)
+    for p in b.products():
+        land(conn, "product", p)
+
+
+def test_promotes_into_core_with_utc_times_lots_and_normalised_values(vconn) -> None:
+    b = Builder()
+    _master(vconn, b)
+    chain = b.good_chain()
+    for p in chain:
+        land(vconn, "chain_event", p)
+    shipped_unknown = b.shipping(b.lot("ELSEWHERE"), b.market, b.shop, 20, 4)  # first seen here
+    land(vconn, "chain_event", shipped_unknown)
+    labs = [
+        b.lab_result(b.lot("L1")),  # % stays null in mg/kg, product from the lot
+        b.lab_result(b.lot("L2"), test_kind="confirmatory", analyte="lead", value=0.05,
+                     unit="mg/kg", result=DROP, method="ICP-MS"),
+        b.lab_result(b.lot("L3"), test_kind="confirmatory", analyte="malachite_green",
+                     value=1.5, unit="ug/kg", result=DROP, method="LC-MS/MS",
+                     product_code=b.fish),
+    ]
+    for p in labs:
+        land(vconn, "lab_result", p)
+
+    stats = run(vconn)
+    assert (stats.promoted, stats.quarantined, stats.held) == (9 + len(chain) + 1 + 3, 0, 0)
+
+    harvest = chain[0]
+    stored = vconn.execute(
+        "SELECT event_time, tlc_source_location_id, reference_document_number, kdes "
+        "FROM core.events WHERE message_id = %s", (harvest["message_id"],)
+    ).fetchone()
+    assert stored[0] == datetime.fromisoformat(harvest["event_time"]).astimezone(UTC)
+    assert harvest["event_time"].endswith("+08:00")
+    assert stored[1:] == (b.farm, harvest["reference_document"]["number"], harvest["kdes"])
+
+    transformation = chain[7]
+    lines = vconn.execute(
+        "SELECT role, position, lot_code, quantity, unit FROM core.event_lots "
+        "WHERE message_id = %s ORDER BY role, position", (transformation["message_id"],)
+    ).fetchall()
+    assert lines == [("input", 0, b.lot("L1"), Decimal("900"), "kg"),
+                     ("output", 0, b.lot("L2"), Decimal("800"), "kg")]
+
+    lots = {r[0]: r[1:] for r in vconn.execute(
+        "SELECT lot_code, product_code, tlc_source_location_id, created_by_message_id, quantity "
+        "FROM core.lots")}
+    # harvesting created L1 (the later initial packing did not take it over)
+    assert lots[b.lot("L1")] == (b.veg, b.farm, _uuid(harvest), Decimal("1000"))
+    assert lots[b.lot("L2")] == (b.mix, b.plant, _uuid(transformation), Decimal("800"))
+    assert lots[b.lot("L4")][2] == _uuid(chain[12])  # first land-based receiving
+    # a lot first seen in a shipping still gets a row, with no creator
+    assert lots[b.lot("ELSEWHERE")] == (b.veg, b.farm, None, None)
+
+    values = dict(vconn.execute(
+        "SELECT lot_code, (product_code, value, unit, value_mg_per_kg)::text FROM core.lab_results"))
+    assert values[b.lot("L1")] == f"({b.veg},20.5,%,)"
+    assert values[b.lot("L2")] == f"({b.mix},0.05,mg/kg,0.05)"
+    assert values[b.lot("L3")] == f"({b.fish},1.5,ug/kg,0.0015)"
+
+
+def _uuid(payload: dict) -> object:
+    import uuid
+
+    return uuid.UUID(payload["message_id"])
+
+
+def test_a_late_creation_event_takes_over_a_lot_first_seen_elsewhere(vconn) -> None:
+    b = Builder()
+    _master(vconn, b)
+    lot = b.lot("LATE")
+    land(vconn, "chain_event", b.shipping(lot, b.farm, b.market, 50, 2))
+    run(vconn)
+    assert vconn.execute("SELECT created_by_message_id FROM core.lots WHERE lot_code = %s",
+                         (lot,)).fetchone() == (None,)
+    harvest = b.harvesting(lot, 60, 0)
+    land(vconn, "chain_event", harvest)
+    run(vconn)
+    assert vconn.execute("SELECT created_by_message_id, quantity FROM core.lots "
+                         "WHERE lot_code = %s", (lot,)).fetchone() == (_uuid(harvest), 60)
+    # ...but a second creation of the same code is refused against core
+    again = b.harvesting(lot, 60, 1)
+    land(vconn, "chain_event", again)
+    run(vconn)
+    assert outcome(vconn, again["message_id"])[0] == "quarantined"
+
+
+def test_held_rows_are_released_when_the_reference_arrives(vconn, tmp_path: Path) -> None:
+    b = Builder()
+    _master(vconn, b)
+    lot = b.lot("H1")
+    harvest = b.harvesting(lot, 100, 0)
+    receiving = b.receiving(lot, b.farm, b.packer, 100, 2)
+    lab = b.lab_result(b.lot("H2"))  # names a lot no event has named yet
+    land(vconn, "chain_event", harvest)
+    land(vconn, "chain_event", receiving)  # its shipping has not landed yet
+    land(vconn, "lab_result", lab)
+
+    first = run(vconn, tmp_path)
+    assert (first.promoted - 9, first.held, first.quarantined) == (1, 2, 0)
+    assert outcome(vconn, receiving["message_id"])[0] == "held"
+    assert outcome(vconn, lab["message_id"])[0] == "held"
+    queued = {r[0] for r in vconn.execute("SELECT message_id::text FROM landing.validation_queue")}
+    assert queued == {receiving["message_id"], lab["message_id"]}
+    assert vconn.execute("SELECT count(*) FROM landing.quarantine").fetchone()[0] == 0
+    held_since = vconn.execute("SELECT held_since FROM core.processed_messages WHERE "
+                               "message_id = %s", (receiving["message_id"],)).fetchone()[0]
+
+    again = run(vconn)  # nothing new: still held, held_since kept
+    assert (again.promoted, again.held) == (0, 2)
+    assert vconn.execute("SELECT held_since FROM core.processed_messages WHERE "
+                         "message_id = %s", (receiving["message_id"],)).fetchone()[0] == held_since
+
+    land(vconn, "chain_event", b.shipping(lot, b.farm, b.packer, 100, 1))
+    land(vconn, "chain_event", b.harvesting(b.lot("H2"), 10, 0))
+    released = run(vconn)
+    assert (released.promoted, released.held, released.quarantined) == (4, 0, 0)
+    assert outcome(vconn, receiving["message_id"])[0] == "promoted"
+    assert outcome(vconn, lab["message_id"])[0] == "promoted"
+    assert vconn.execute("SELECT count(*) FROM landing.validation_queue").fetchone()[0] == 0
+
+
+def test_a_hold_times_out_as_unmatched_reference(vconn) -> None:
+    b = Builder()
+    _master(vconn, b)
+    receiving = b.receiving(b.lot("T1"), b.farm, b.packer, 100, 2)
+    land(vconn, "chain_event", receiving)
+    start = datetime.now(UTC)
+    assert run(vconn, now=start).held == 1
+    assert run(vconn, now=start + timedelta(hours=23)).held == 1
+    stats = run(vconn, now=start + timedelta(hours=24, minutes=1))
+    assert (stats.held, stats.quarantined) == (0, 1)
+    reasons = vconn.execute("SELECT reasons FROM landing.quarantine WHERE message_id = %s",
+                            (receiving["message_id"],)).fetchone()[0]
+    assert reasons[0]["code"] == "unmatched_reference"
+    assert reasons[0]["message"].startswith("unmatched reference after 24 h on hold: receiving of")
+    assert reasons[1]["rule"] == "reference.receiving_matches_shipping"
+    # a configurable timeout
+    other = b.lab_result(b.lot("NEVER"))
+    land(vconn, "lab_result", other)
+    assert run(vconn, now=start).held == 1
+    assert run(vconn, now=start + timedelta(hours=2), hold_timeout=timedelta(hours=1)).quarantined == 1
+
+
+def test_running_again_changes_nothing(vconn) -> None:
+    b = Builder()
+    _master(vconn, b)
+    for p in b.good_chain():
+        land(vconn, "chain_event", p)
+    land(vconn, "chain_event", b.shipping(b.lot("Q"), b.farm, b.market, -1, 1))  # quarantined
+    land(vconn, "chain_event", b.receiving(b.lot("W"), b.farm, b.market, 1, 1))  # held
+    land(vconn, "lab_result", b.lab_result(b.lot("L1")))
+    first = run(vconn)
+    assert first.quarantined == 1 and first.held == 1
+    before = _snapshot(vconn), _counts(vconn)
+    second = run(vconn)
+    assert (second.promoted, second.quarantined, second.held) == (0, 0, 1)
+    assert (_snapshot(vconn), _counts(vconn)) == before
+    # the repair path (re-queue whatever was never decided) finds nothing to redo
+    repaired = validate_and_promote(vconn, requeue=True, write_reports=False)
+    assert (repaired.promoted, repaired.quarantined) == (0, 0)
+    assert (_snapshot(vconn), _counts(vconn)) == before
+
+
+def test_requeue_repairs_rows_landed_without_the_trigger(vconn) -> None:
+    b = Builder()
+    _master(vconn, b)
+    run(vconn)
+    vconn.execute("ALTER TABLE landing.chain_events DISABLE TRIGGER chain_events_validation_queue")
+    harvest = b.harvesting(b.lot("R"), 10, 0)
+    land(vconn, "chain_event", harvest)
+    vconn.execute("ALTER TABLE landing.chain_events ENABLE TRIGGER chain_events_validation_queue")
+    vconn.commit()
+    assert run(vconn).checked == 0
+    assert validate_and_promote(vconn, requeue=True, write_reports=False).promoted == 1
+    assert outcome(vconn, harvest["message_id"])[0] == "promoted"
+
+
+def test_a_landing_row_that_commits_late_is_not_skipped(fresh_db_url: str) -> None:
+    b = Builder()
+    with connect(fresh_db_url) as ingest_a, connect(fresh_db_url) as ingest_b, \
+            connect(fresh_db_url) as pipeline:
+        _master(pipeline, b)
+        early = b.harvesting(b.lot("A"), 10, 0)
+        late = b.harvesting(b.lot("B"), 10, 0)
+        land(ingest_a, "chain_event", early, commit=False)  # takes the lower ingest_seq...
+        land(ingest_b, "chain_event", late)  # ...but this one commits first
+        assert run(pipeline).promoted == 9 + 1
+        ingest_a.commit()
+        assert run(pipeline).promoted == 1
+        assert outcome(pipeline, early["message_id"])[0] == "promoted"
+
+
+def test_master_data_latest_by_ingest_seq_even_when_committed_late(fresh_db_url: str) -> None:
+    b = Builder()
+    loc = b.location(b.lot("depot"), "distributor", name="old name")
+    newer = dict(loc, message_id=__import__("uuid").uuid4().hex, name="new name")
+    with connect(fresh_db_url) as a, connect(fresh_db_url) as c, connect(fresh_db_url) as p:
+        land(a, "location", loc, commit=False)  # lower ingest_seq, commits last
+        land(c, "location", newer)
+        run(p)
+        a.commit()
+        run(p)
+        assert p.execute("SELECT name FROM core.locations WHERE location_id = %s",
+                         (loc["location_id"],)).fetchone() == ("new name",)
+        # in one batch, the later message wins too
+        land(a, "location", dict(loc, message_id=__import__("uuid").uuid4().hex, name="v3"))
+        land(a, "location", dict(loc, message_id=__import__("uuid").uuid4().hex, name="v4"))
+        run(p)
+        assert p.execute("SELECT name FROM core.locations WHERE location_id = %s",
+                         (loc["location_id"],)).fetchone() == ("v4",)
+
+
+def test_concurrent_runs_promote_each_row_once(fresh_db_url: str) -> None:
+    b = Builder()
+    with connect(fresh_db_url) as conn:
+        _master(conn, b)
+        for p in b.good_chain():
+            land(conn, "chain_event", p)
+    totals: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with connect(fresh_db_url) as c:
+                totals.append(validate_and_promote(c, write_reports=False).promoted)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sum(totals) == 9 + 13
+    with connect(fresh_db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM core.events").fetchone()[0] == 13
+
+
+def test_runs_results_and_report_are_recorded(vconn, tmp_path: Path) -> None:
+    b = Builder()
+    _master(vconn, b)
+    bad = b.receiving(b.lot("X"), b.farm, b.market, 5, 2)
+    del bad["tlc_source_location_id"]
+    land(vconn, "chain_event", bad)
+    stats = run(vconn, tmp_path)
+    runs = vconn.execute(
+        "SELECT kind, suite_name, rows_checked, rows_passed, rows_failed, rows_held, success, "
+        "report_path, finished_at IS NOT NULL FROM ops.validation_runs ORDER BY run_id"
+    ).fetchall()
+    assert [r[:7] for r in runs] == [
+        ("master_data", "foodtrace.locations+foodtrace.products", 9, 9, 0, 0, True),
+        ("chain_event", "foodtrace.chain_events", 1, 0, 1, 0, False),
+    ]
+    assert {r[7] for r in runs} == {stats.report_path} and all(r[8] for r in runs)
+    failed = vconn.execute(
+        "SELECT rule, cfr_section, unexpected_count, sample_message_ids::text[] "
+        "FROM ops.validation_results WHERE NOT success"
+    ).fetchall()
+    assert ("kde.receiving.tlc_source", "21 CFR 1.1345(a)(7)", 1, [bad["message_id"]]) in failed
+    page = Path(stats.report_path).read_text()
+    assert "kde.receiving.tlc_source" in page
+    assert "receiving event lacks TLC source (21 CFR 1.1345(a)(7))" in page
+    assert Path(stats.report_path).with_suffix(".md").exists()
+
+
+def test_landing_inserts_notify_after_commit(fresh_db_url: str) -> None:
+    b = Builder()
+    with connect(fresh_db_url, autocommit=True) as listener, connect(fresh_db_url) as writer:
+        listener.execute("LISTEN foodtrace_landing")
+        land(writer, "lab_result", b.lab_result(b.lot("N")), commit=False)
+        assert list(listener.notifies(timeout=0.3)) == []  # not before COMMIT
+        writer.commit()
+        got = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.payload for n in got] == ['{"kind" : "lab_result", "rows" : 1}']
