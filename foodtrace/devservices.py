@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -126,6 +127,10 @@ class PostgresCluster:
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = Path(workdir)
+        if os.geteuid() == 0:
+            # The server runs as `postgres`, which cannot enter root's private temp
+            # folders (pytest's tmp_path): give it a folder of its own.
+            self.workdir = Path(tempfile.mkdtemp(prefix="foodtrace-pg-"))
         self.port = port or free_port()
         self.datadir = self.workdir / "pgdata"
 

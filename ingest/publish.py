@@ -334,6 +334,7 @@ class PublishStats:
     refusals: Counter = field(default_factory=Counter)  # reason -> MQTT messages
     refused_topics: list[str] = field(default_factory=list)  # first few
     dropped_after_refusal: bool = False  # the broker closed the connection on refusing
+    no_subscribers: list[Outgoing] = field(default_factory=list)  # PUBACK 0x10: to resend
 
     @property
     def rate(self) -> float:
@@ -397,6 +398,7 @@ def _variable_byte_integer(n: int) -> bytes:
             return bytes(out)
 
 
+_NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK: accepted, but nobody will get it
 _DISCONNECTED = object()  # wakes up a publisher waiting for PUBACKs
 PROBED_TOPICS = 16
 # Disconnects in a row, with messages in flight and no PUBACK in between, before giving up.
@@ -483,7 +485,42 @@ class Publisher:
     ) -> PublishStats:
         """Publish all, wait for every PUBACK. `rate` caps contract messages per
         second; `progress(n)` is called with newly answered elements.
-        Raises RefusedError if any PUBACK carried a failure reason code."""
+        Raises RefusedError if any PUBACK carried a failure reason code.
+
+        A PUBACK of 0x10 (no matching subscribers) means the broker dropped the
+        message: no ingest worker was subscribed (Mosquitto 2.0 loses shared
+        subscriptions over a restart until the workers reconnect). Those are sent
+        again with backoff for up to `ack_timeout`; message_id makes that safe.
+        """
+        stats = self._publish_once(messages, rate=rate, progress=progress)
+        deadline = time.monotonic() + self.ack_timeout
+        delay = 0.5
+        while stats.no_subscribers and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            again, stats.no_subscribers = stats.no_subscribers, []
+            retry = self._publish_once(again, rate=rate, progress=progress)
+            stats.elements += retry.elements
+            stats.messages += retry.messages
+            stats.seconds += retry.seconds
+            stats.no_subscribers = retry.no_subscribers
+        if stats.no_subscribers:
+            stats.unconfirmed_messages += len(stats.no_subscribers)
+            stats.unconfirmed_elements += sum(m.elements for m in stats.no_subscribers)
+            raise PublishError(
+                f"{stats.unconfirmed_elements} message(s) found no subscriber at the broker "
+                f"for {self.ack_timeout:g}s and were dropped by it: is `foodtrace ingest` "
+                "running and subscribed? Publish them again (stored once by message_id)."
+            )
+        return stats
+
+    def _publish_once(
+        self,
+        messages: Iterable[Outgoing],
+        *,
+        rate: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PublishStats:
         import paho.mqtt.client as mqtt
 
         client = self._client
@@ -539,7 +576,9 @@ class Publisher:
                 msg = outstanding.pop(mid, None)
                 if msg is None:
                     continue
-                if reason.is_failure:
+                if reason.value == _NO_MATCHING_SUBSCRIBERS:
+                    stats.no_subscribers.append(msg)
+                elif reason.is_failure:
                     stats.refused_messages += 1
                     stats.refused_elements += msg.elements
                     stats.refusals[f"{reason.getName()} (0x{reason.value:02X})"] += 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from foodtrace.ingest.publish import PublishError, publish_file
+from publish_helpers import Recorder
 
 from foodtrace.config import parse_mqtt_url
 from foodtrace.devservices import MosquittoBroker
@@ -62,7 +63,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosqu
     )
     broker = MosquittoBroker(
         d / "mosquitto",
-        {"lab-gz-01": uuid.uuid4().hex},
+        {"lab-gz-01": uuid.uuid4().hex, "foodtrace-ingest": uuid.uuid4().hex},
         # appended after the listener line, so they configure that listener
         overrides={
             "cafile": str(d / "ca.crt"),
@@ -88,5 +89,8 @@ def test_publish_over_tls(
         publish_file(settings, "lab-result", path)  # a private CA is not trusted by default
 
     monkeypatch.setenv("FOODTRACE_MQTT_CA_FILE", str(ca))
-    stats = publish_file(settings, "lab-result", path)
+    ingest_url = broker.url("foodtrace-ingest").replace("mqtt://", "mqtts://")
+    with Recorder(ingest_url) as rec:  # someone must subscribe, or the broker drops it
+        stats = publish_file(settings, "lab-result", path)
+        assert len(rec.wait_for(1)) == 1
     assert (stats.elements, stats.refused_elements) == (1, 0)

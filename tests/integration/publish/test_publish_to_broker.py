@@ -287,7 +287,8 @@ def test_cli_publish_json_summary_and_refusal_exit_code(
     path = tmp_path / "r.jsonl"
     path.write_text("\n".join(json.dumps(lab_result("lab-gz-01", n)) for n in range(4)))
     monkeypatch.setenv("FOODTRACE_MQTT_URL", pub_broker.url("lab-gz-01"))
-    assert main(["publish", "lab-result", str(path), "--batch", "2", "--json"]) == 0
+    with Recorder(pub_broker.url("foodtrace-ingest")):
+        assert main(["publish", "lab-result", str(path), "--batch", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["published"], out["messages"], out["refused"]) == (4, 2, 0)
 
@@ -346,10 +347,39 @@ def test_pipelined_publishing_of_many_messages(pub_broker: MosquittoBroker) -> N
 def test_rate_limit(pub_broker: MosquittoBroker) -> None:
     records = [lab_result("lab-gz-01", n) for n in range(21)]
     settings = parse_mqtt_url(pub_broker.url("lab-gz-01"))
-    with Publisher(settings) as pub:
+    with Recorder(pub_broker.url("foodtrace-ingest")), Publisher(settings) as pub:
         stats = pub.publish(plan(("lab_result", r) for r in records), rate=100)
     assert stats.elements == 21
     assert 0.19 <= stats.seconds < 2.0
+
+
+def test_no_subscriber_is_an_error_not_a_success(pub_broker: MosquittoBroker) -> None:
+    # PUBACK 0x10: the broker took the message and dropped it, since no ingest worker
+    # was subscribed. Retried for ack_timeout, then reported: never counted as published.
+    settings = parse_mqtt_url(pub_broker.url("lab-gz-01"))
+    with Publisher(settings, ack_timeout=1.0) as pub, pytest.raises(
+        PublishError, match="no subscriber"
+    ):
+        pub.publish(plan([("lab_result", lab_result("lab-gz-01", 99))]))
+
+
+def test_a_late_subscriber_gets_the_retried_message(pub_broker: MosquittoBroker) -> None:
+    settings = parse_mqtt_url(pub_broker.url("lab-gz-01"))
+    record = lab_result("lab-gz-01", 98)
+    with Publisher(settings, ack_timeout=20.0) as pub:
+        import threading
+
+        late = Recorder(pub_broker.url("foodtrace-ingest"))
+        timer = threading.Timer(1.0, late.__enter__)
+        timer.start()
+        try:
+            stats = pub.publish(plan([("lab_result", record)]))
+            got = late.wait_for(1)
+        finally:
+            timer.join()
+            late.__exit__(None, None, None)
+    assert stats.elements == 1
+    assert got[0][1] == record
 
 
 def test_epcis_document_goes_to_the_senders_topic(
