@@ -7,6 +7,7 @@ must reach a server where we may CREATE DATABASE; each test session gets its own
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -54,26 +55,31 @@ def drop_database(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def migrated_database() -> Iterator[str]:
+    """A new database with the whole schema; dropped afterwards."""
+    name = create_database()
+    url = _url_for(name)
+    try:
+        with connect(url) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def db_url() -> Iterator[str]:
     """A migrated database for the whole session."""
-    name = create_database()
-    url = _url_for(name)
-    with connect(url) as conn:
-        migrate(conn)
-    yield url
-    drop_database(name)
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_db_url() -> Iterator[str]:
     """A migrated database of the test's own, for tests that need it empty."""
-    name = create_database()
-    url = _url_for(name)
-    with connect(url) as conn:
-        migrate(conn)
-    yield url
-    drop_database(name)
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture
