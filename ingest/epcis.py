@@ -412,7 +412,7 @@ def _finish(event: dict[str, Any], actor_id: str, mid: uuid.UUID, event_type: st
         chain["source_location_id"] = _party(event, "sourceList", "source")
         if chain["source_location_id"] is None:
             reasons.append(Reason(INCOMPLETE, "a receiving event needs sourceList (the previous "
-                                              "source, 21 CFR 1.1345(a)(5))", "/sourceList"))
+                                              "source, 21 CFR 1.1345(a)(4))", "/sourceList"))
     else:
         for key, list_key, item_key in (("destination_location_id", "destinationList", "destination"),
                                         ("source_location_id", "sourceList", "source")):

@@ -24,8 +24,9 @@ CST = timezone(timedelta(hours=8))
 ALERT_TOPICS = "foodtrace/v1/alerts/#"
 
 
-def positive_rapid_test(lot_code: str, location_id: str, lab_id: str, sample_no: int,
-                        run_tag: str) -> dict[str, Any]:
+def positive_rapid_test(
+    lot_code: str, location_id: str, lab_id: str, sample_no: int, run_tag: str
+) -> dict[str, Any]:
     """A lab result valid per schemas/json/lab-result.v1.json: an enzyme-inhibition
     rapid test at 72 % (positive above 50 %), sampled and tested minutes ago."""
     now = datetime.now(CST).replace(microsecond=0)
@@ -76,8 +77,9 @@ def pick_lots(conn: psycopg.Connection, n: int, seed: int) -> list[tuple[str, st
     produce, others = linked_lots(conn)
     pool = produce if len(produce) >= n else produce + others
     if len(pool) < n:
-        raise RuntimeError(f"only {len(pool)} linked lots without a positive result; need {n}: "
-                           "raise --scale")
+        raise RuntimeError(
+            f"only {len(pool)} linked lots without a positive result; need {n}: raise --scale"
+        )
     return random.Random(seed).sample(pool, n)
 
 
@@ -144,8 +146,13 @@ class DirectPipeline:
     0.5 s debounce as the Airflow trigger) run validate -> link -> alert in this
     process. Step modules stay imported between runs (a warm worker)."""
 
-    def __init__(self, database_url: str, mqtt: MqttSettings, debounce_s: float = 0.5,
-                 channel: str = "foodtrace_landing") -> None:
+    def __init__(
+        self,
+        database_url: str,
+        mqtt: MqttSettings,
+        debounce_s: float = 0.5,
+        channel: str = "foodtrace_landing",
+    ) -> None:
         self.database_url = database_url
         self.mqtt = mqtt
         self.debounce_s = debounce_s
@@ -157,10 +164,14 @@ class DirectPipeline:
         self._listening = threading.Event()
 
     def warm_up(self) -> float:
-        """Import what the steps import (great_expectations, pandas, ...) once."""
+        """Import what the steps import and build the great_expectations suites once,
+        as a long-lived worker would have; returns the seconds that took (what every
+        Airflow validate task pays again, in its fresh process)."""
         from foodtrace.pipeline import run_once
+        from foodtrace.validate.suites import suite_runner
 
         started = time.perf_counter()
+        suite_runner()
         run_once(self.database_url, mqtt=self.mqtt)
         return time.perf_counter() - started
 

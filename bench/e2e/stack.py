@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,13 +58,15 @@ LATENCY_SETTINGS: dict[str, str] = {
     "SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
 }
 RESOURCE_SETTINGS: dict[str, str] = {
-    # With fork, LocalExecutor forks `parallelism` workers at scheduler start
-    # (default 32); 4 is plenty for five short tasks on 2 cores.
-    "CORE__PARALLELISM": "4",
     # New DAG files are looked for every 300 s by default; only start-up and DAG
     # deployments care. 30 s keeps a dev loop short; no effect on alert latency.
     "DAG_PROCESSOR__REFRESH_INTERVAL": "30",
 }
+# Deliberately NOT lowered: [core] parallelism (default 32). A LocalExecutor worker
+# stays busy ~5 s after its task ended (the task supervisor notices the exit only
+# at its next select timeout, [workers] min_heartbeat_interval = 5 s), and the
+# alert path runs 5 tasks within a few seconds: with 4 workers the 5th task waited
+# ~4 s for a free one (measured; bench/e2e/README.md).
 
 
 def log(msg: str) -> None:
@@ -162,8 +165,13 @@ class Stack:
         log_path = logs / f"{name}.log"
         out = log_path.open("ab")
         popen = subprocess.Popen(
-            cmd, env=dict(env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(self.workdir), start_new_session=True,  # own process group: we end it whole
+            cmd,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(self.workdir),
+            start_new_session=True,  # own process group: we end it whole
         )
         out.close()
         proc = Proc(name, popen, log_path)
@@ -183,8 +191,14 @@ class Stack:
         env["FOODTRACE_MQTT_URL"] = self.broker.url("foodtrace-ingest")
         return self._spawn(
             "ingest",
-            [str(VENV_BIN / "foodtrace"), "ingest", "--worker-id", f"bench-e2e-{self.tag}",
-             "--log-level", "WARNING"],
+            [
+                str(VENV_BIN / "foodtrace"),
+                "ingest",
+                "--worker-id",
+                f"bench-e2e-{self.tag}",
+                "--log-level",
+                "WARNING",
+            ],
             env,
         )
 
@@ -201,12 +215,10 @@ class Stack:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url(self.airflow_db, "psycopg2"),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
-                    f"http://127.0.0.1:{self.api_port}/execution/",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 # the tasks publish alerts as the pipeline's MQTT user
                 "FOODTRACE_MQTT_URL": self.broker.url("foodtrace-pipeline"),
@@ -219,21 +231,35 @@ class Stack:
     def start_airflow(self) -> None:
         self.api_port = free_port()
         env = self.airflow_env()
-        (self.workdir / "airflow-env.json").write_text(json.dumps(
-            {k: v for k, v in env.items() if k.startswith("AIRFLOW")
-             and not k.endswith(("KEY", "SECRET"))}, indent=2))
+        (self.workdir / "airflow-env.json").write_text(
+            json.dumps(
+                {
+                    k: v
+                    for k, v in env.items()
+                    if k.startswith("AIRFLOW") and not k.endswith(("KEY", "SECRET"))
+                },
+                indent=2,
+            )
+        )
         started = time.monotonic()
         migrated = subprocess.run(
-            [str(VENV_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
+            [str(VENV_BIN / "airflow"), "db", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
             cwd=str(self.workdir),
         )
         if migrated.returncode:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n"
-                               f"{migrated.stderr[-3000:]}")
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}"
+            )
         log(f"airflow db migrate: {time.monotonic() - started:.1f} s")
         airflow = str(VENV_BIN / "airflow")
-        self._spawn("api-server", [airflow, "api-server", "--host", "127.0.0.1",
-                                   "--port", str(self.api_port)], env)
+        self._spawn(
+            "api-server",
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
+            env,
+        )
         self._spawn("scheduler", [airflow, "scheduler"], env)
         self._spawn("dag-processor", [airflow, "dag-processor"], env)
         self._spawn("triggerer", [airflow, "triggerer"], env)
@@ -243,8 +269,10 @@ class Stack:
     def check_alive(self) -> None:
         for p in self.procs:
             if not p.alive():
-                raise RuntimeError(f"{p.name} exited with {p.popen.returncode}; its log "
-                                   f"({p.log_path}) ends:\n{p.tail()}")
+                raise RuntimeError(
+                    f"{p.name} exited with {p.popen.returncode}; its log "
+                    f"({p.log_path}) ends:\n{p.tail()}"
+                )
 
     def api_health(self) -> dict:
         url = f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"
@@ -261,8 +289,11 @@ class Stack:
             self.check_alive()
             with contextlib.suppress(OSError, ValueError):
                 health = self.api_health()
-                unhealthy = [k for k, v in health.items()
-                             if isinstance(v, dict) and v.get("status") != "healthy"]
+                unhealthy = [
+                    k
+                    for k, v in health.items()
+                    if isinstance(v, dict) and v.get("status") != "healthy"
+                ]
                 state = f"unhealthy: {', '.join(unhealthy)}" if unhealthy else "healthy"
                 if not unhealthy:
                     problem = self._dags_problem()
@@ -270,27 +301,36 @@ class Stack:
                         return time.monotonic() - started
                     state = problem
             time.sleep(1.0)
-        raise TimeoutError(f"Airflow not ready after {timeout:.0f} s ({state}); logs in "
-                           f"{self.workdir / 'logs'}")
+        raise TimeoutError(
+            f"Airflow not ready after {timeout:.0f} s ({state}); logs in {self.workdir / 'logs'}"
+        )
 
     def _dags_problem(self) -> str | None:
         with psycopg.connect(self.airflow_database_url, autocommit=True) as conn:
             errors = conn.execute("SELECT filename, stacktrace FROM import_error").fetchall()
             if errors:
-                raise RuntimeError("DAG import errors: " + "; ".join(
-                    f"{f}: {s.strip().splitlines()[-1]}" for f, s in errors))
-            rows = dict(conn.execute(
-                "SELECT dag_id, is_paused FROM dag WHERE dag_id = ANY(%s) AND is_stale = false",
-                (list(DAG_IDS),)).fetchall())
+                raise RuntimeError(
+                    "DAG import errors: "
+                    + "; ".join(f"{f}: {s.strip().splitlines()[-1]}" for f, s in errors)
+                )
+            rows = dict(
+                conn.execute(
+                    "SELECT dag_id, is_paused FROM dag WHERE dag_id = ANY(%s) AND is_stale = false",
+                    (list(DAG_IDS),),
+                ).fetchall()
+            )
             missing = [d for d in DAG_IDS if d not in rows]
             if missing:
                 return f"DAGs not parsed yet: {', '.join(missing)}"
             paused = [d for d, p in rows.items() if p]
             if paused:
-                raise RuntimeError(f"DAGs paused despite DAGS_ARE_PAUSED_AT_CREATION=False: {paused}")
+                raise RuntimeError(
+                    f"DAGs paused despite DAGS_ARE_PAUSED_AT_CREATION=False: {paused}"
+                )
             watcher = conn.execute(
                 "SELECT t.triggerer_id FROM trigger t WHERE t.classpath LIKE %s",
-                ("%LandingNotifyTrigger",)).fetchall()
+                ("%LandingNotifyTrigger",),
+            ).fetchall()
             if not watcher:
                 return "the landing asset watcher's trigger is not registered yet"
             if all(r[0] is None for r in watcher):
@@ -299,8 +339,9 @@ class Stack:
 
     def set_paused(self, paused: bool) -> None:
         with psycopg.connect(self.airflow_database_url, autocommit=True) as conn:
-            conn.execute("UPDATE dag SET is_paused = %s WHERE dag_id = ANY(%s)",
-                         (paused, list(DAG_IDS)))
+            conn.execute(
+                "UPDATE dag SET is_paused = %s WHERE dag_id = ANY(%s)", (paused, list(DAG_IDS))
+            )
 
     # ---- stop ----------------------------------------------------------------
 
@@ -323,6 +364,7 @@ class Stack:
         if self.keep:
             log(f"kept databases {', '.join(self.databases)} and {self.workdir}")
             return
+        shutil.rmtree(self.workdir, ignore_errors=True)
         for name in self.databases:
             try:
                 drop_database(name)

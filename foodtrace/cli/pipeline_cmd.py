@@ -70,8 +70,11 @@ def run_pipeline(args) -> int:
 
             report = run_dags(url, home=out / "airflow-home", report_dir=report_dir)
     except psycopg.OperationalError as exc:
-        print(f"foodtrace: cannot reach the database: {str(exc).strip().splitlines()[0]}. "
-              "Check FOODTRACE_DATABASE_URL and that PostgreSQL runs.", file=sys.stderr)
+        print(
+            f"foodtrace: cannot reach the database: {str(exc).strip().splitlines()[0]}. "
+            "Check FOODTRACE_DATABASE_URL and that PostgreSQL runs.",
+            file=sys.stderr,
+        )
         return 2
     except PipelineRunError as exc:
         print(f"foodtrace: pipeline failed: {exc}", file=sys.stderr)

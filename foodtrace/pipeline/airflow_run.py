@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,9 @@ def load_dags() -> dict[str, Any]:
 
     bag = DagBag(dag_folder=str(dags_folder()))
     if bag.import_errors:
-        detail = "; ".join(f"{path}: {err.splitlines()[-1]}" for path, err in
-                           bag.import_errors.items())
+        detail = "; ".join(
+            f"{path}: {err.splitlines()[-1]}" for path, err in bag.import_errors.items()
+        )
         raise PipelineRunError(f"the DAG files do not import: {detail}")
     missing = [d for d, _ in DAG_ORDER if d not in bag.dags]
     if missing:
@@ -97,11 +99,19 @@ def load_dags() -> dict[str, Any]:
     return bag.dags
 
 
-def run_dag(dag: Any, result_task: str, *, retries: int | None = 0) -> dict[str, Any]:
-    """dag.test() once; return `result_task`'s XCom return value (a dict)."""
+@dataclass(frozen=True)
+class DagOutcome:
+    dag_id: str
+    run_id: str
+    state: str
+    task_states: dict[str, str]
+    result: Any  # the result task's XCom return value (None if it has none)
+
+
+def execute_dag(dag: Any, result_task: str, *, retries: int | None = 0) -> DagOutcome:
+    """dag.test() once (retries off by default: fail at once in an interactive run)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
 
     if retries is not None:
         for task in dag.tasks:
@@ -109,14 +119,6 @@ def run_dag(dag: Any, result_task: str, *, retries: int | None = 0) -> dict[str,
     dag_run = dag.test()
     with create_session() as session:
         tis = dag_run.get_task_instances(session=session)
-        if dag_run.state != DagRunState.SUCCESS:
-            failed = sorted(f"{ti.task_id} ({ti.state})" for ti in tis
-                            if ti.state not in ("success", "skipped"))
-            raise PipelineRunError(
-                f"DAG {dag.dag_id} run {dag_run.run_id} ended {dag_run.state}; "
-                f"tasks: {', '.join(failed) or 'none failed?'}; task logs are under "
-                f"{os.environ.get('AIRFLOW_HOME')}/logs"
-            )
         row = (
             session.query(XComModel)
             .filter(
@@ -127,12 +129,36 @@ def run_dag(dag: Any, result_task: str, *, retries: int | None = 0) -> dict[str,
             )
             .one_or_none()
         )
-        if row is None:
-            raise PipelineRunError(f"DAG {dag.dag_id}: task {result_task} returned nothing")
-        value = XComModel.deserialize_value(row)
-    if not isinstance(value, dict):
-        raise PipelineRunError(f"DAG {dag.dag_id}: task {result_task} returned {value!r}")
-    return value
+        return DagOutcome(
+            dag_id=dag.dag_id,
+            run_id=dag_run.run_id,
+            state=_name(dag_run.state),
+            task_states={ti.task_id: _name(ti.state) for ti in tis},
+            result=None if row is None else XComModel.deserialize_value(row),
+        )
+
+
+def _name(state: Any) -> str:
+    return str(getattr(state, "value", state))
+
+
+def run_dag(dag: Any, result_task: str) -> dict[str, Any]:
+    """Run one DAG; its result task's return value, or PipelineRunError."""
+    outcome = execute_dag(dag, result_task)
+    if outcome.state != "success":
+        failed = sorted(
+            f"{t} ({s})" for t, s in outcome.task_states.items() if s not in ("success", "skipped")
+        )
+        raise PipelineRunError(
+            f"DAG {outcome.dag_id} run {outcome.run_id} ended {outcome.state}; failed tasks: "
+            f"{', '.join(failed) or 'none'}; task logs are under "
+            f"{os.environ.get('AIRFLOW_HOME')}/logs"
+        )
+    if not isinstance(outcome.result, dict):
+        raise PipelineRunError(
+            f"DAG {outcome.dag_id}: task {result_task} returned {outcome.result!r}"
+        )
+    return outcome.result
 
 
 def run_dags(database_url: str, *, home: Path, report_dir: Path | None = None) -> PipelineReport:

@@ -27,15 +27,19 @@ LANDING = Asset(
     watchers=[AssetWatcher(name="foodtrace_landing_notify", trigger=LandingNotifyTrigger())],
 )
 CORE_PROMOTED = Asset(
-    name="foodtrace_core_promoted", uri=_URI.format(schema="core", table="events"),
+    name="foodtrace_core_promoted",
+    uri=_URI.format(schema="core", table="events"),
     group="foodtrace",
 )
 LOT_GRAPH = Asset(
-    name="foodtrace_lot_graph", uri=_URI.format(schema="core", table="lot_edges"),
+    name="foodtrace_lot_graph",
+    uri=_URI.format(schema="core", table="lot_edges"),
     group="foodtrace",
 )
 ALERTS = Asset(
-    name="foodtrace_alerts", uri=_URI.format(schema="core", table="alerts"), group="foodtrace",
+    name="foodtrace_alerts",
+    uri=_URI.format(schema="core", table="alerts"),
+    group="foodtrace",
 )
 
 # Safety net next to the event-driven path: held rows are re-checked, and alert

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from foodtrace.config import MqttSettings, database_url as configured_database_url, mqtt_settings
+from foodtrace.config import MqttSettings, mqtt_settings
+from foodtrace.config import database_url as configured_database_url
 
 T = TypeVar("T")
 
@@ -94,8 +95,10 @@ class PipelineReport:
 
     def summary_lines(self) -> list[str]:
         v, lk, a = self.validate, self.link, self.alert
-        delivered = "not published (FOODTRACE_MQTT_URL not set)" if a.delivered is None else (
-            f"{a.delivered} delivered"
+        delivered = (
+            "not published (FOODTRACE_MQTT_URL not set)"
+            if a.delivered is None
+            else (f"{a.delivered} delivered")
         )
         return [
             f"validate: {v.checked} checked, {v.promoted} promoted, {v.quarantined} quarantined, "

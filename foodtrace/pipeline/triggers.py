@@ -72,8 +72,11 @@ class LandingNotifyTrigger(BaseEventTrigger):
         while True:
             url = os.environ.get(self.database_url_env)
             if not url:
-                log.error("%s is not set in the triggerer's environment; retrying in %ss",
-                          self.database_url_env, self.reconnect_s)
+                log.error(
+                    "%s is not set in the triggerer's environment; retrying in %ss",
+                    self.database_url_env,
+                    self.reconnect_s,
+                )
                 await asyncio.sleep(self.reconnect_s)
                 continue
             try:
@@ -85,16 +88,26 @@ class LandingNotifyTrigger(BaseEventTrigger):
                         "SELECT EXISTS (SELECT 1 FROM landing.validation_queue)"
                     )
                     if (await cur.fetchone())[0]:
-                        yield TriggerEvent({"channel": self.channel, "reason": "queued at start",
-                                            "notifications": 0, "rows": 0, "kinds": []})
+                        yield TriggerEvent(
+                            {
+                                "channel": self.channel,
+                                "reason": "queued at start",
+                                "notifications": 0,
+                                "rows": 0,
+                                "kinds": [],
+                            }
+                        )
                     while True:
                         first = [n async for n in conn.notifies(stop_after=1)]
                         more = [n async for n in conn.notifies(timeout=self.debounce_s)]
                         yield TriggerEvent(self._event(first + more))
             except psycopg.OperationalError as exc:
-                log.warning("LISTEN %s lost its connection (%s); reconnecting in %ss",
-                            self.channel, str(exc).splitlines()[0] if str(exc) else exc,
-                            self.reconnect_s)
+                log.warning(
+                    "LISTEN %s lost its connection (%s); reconnecting in %ss",
+                    self.channel,
+                    str(exc).splitlines()[0] if str(exc) else exc,
+                    self.reconnect_s,
+                )
                 await asyncio.sleep(self.reconnect_s)
 
     def _event(self, notifies: list[Any]) -> dict[str, Any]:

@@ -96,8 +96,10 @@ def render_html(runs: Sequence[RunReport], generated_at: datetime) -> str:
             examples = run.examples.get(outcome) or []
             if not examples:
                 continue
-            parts.append(f"<h3>{outcome.capitalize()} rows (first {len(examples)})</h3><table>"
-                         "<tr><th>message id</th><th>reasons</th></tr>")
+            parts.append(
+                f"<h3>{outcome.capitalize()} rows (first {len(examples)})</h3><table>"
+                "<tr><th>message id</th><th>reasons</th></tr>"
+            )
             for mid, reasons in examples:
                 text = "<br>".join(_e(r.get("message")) for r in reasons)
                 parts.append(f"<tr><td><code>{_e(mid)}</code></td><td>{text}</td></tr>")
@@ -107,19 +109,27 @@ def render_html(runs: Sequence[RunReport], generated_at: datetime) -> str:
 
 
 def render_markdown(runs: Sequence[RunReport], generated_at: datetime) -> str:
-    lines = ["# foodtrace validation report", "",
-             f"Generated {generated_at.isoformat(timespec='seconds')}.", ""]
+    lines = [
+        "# foodtrace validation report",
+        "",
+        f"Generated {generated_at.isoformat(timespec='seconds')}.",
+        "",
+    ]
     for run in runs:
         lines += [
-            f"## Run {run.run_id}: {run.kind} ({'passed' if run.success else 'failures'})", "",
+            f"## Run {run.run_id}: {run.kind} ({'passed' if run.success else 'failures'})",
+            "",
             f"checked {run.checked}, promoted {run.promoted}, quarantined {run.quarantined}, "
-            f"held {run.held}; suite(s) `{run.suite_name}`", "",
+            f"held {run.held}; suite(s) `{run.suite_name}`",
+            "",
             "| rule | CFR section | on failure | checked | unexpected |",
             "|---|---|---|---|---|",
         ]
         for t in run.tallies.values():
-            lines.append(f"| {t.rule.name} | {t.rule.cfr_section or ''} | {t.rule.on_failure} "
-                         f"| {t.element_count} | {t.unexpected_count} |")
+            lines.append(
+                f"| {t.rule.name} | {t.rule.cfr_section or ''} | {t.rule.on_failure} "
+                f"| {t.element_count} | {t.unexpected_count} |"
+            )
         lines.append("")
         for outcome in ("quarantined", "held"):
             for mid, reasons in run.examples.get(outcome) or []:

@@ -86,17 +86,19 @@ CROSS JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(e.payload->r.key) = 'array' THEN e.payload->r.key
          ELSE '[]'::jsonb END) WITH ORDINALITY x(line, ord)""",
     "CREATE INDEX ON ft_lines (lot_code)",
-    "ANALYZE ft_ce",
+    # temporary tables get no autovacuum statistics; the payload column is left out
+    "ANALYZE ft_ce (message_id, event_type, location_id, event_time)",
     "ANALYZE ft_lines",
 )
-
 
 
 def _creates(alias: str = "") -> str:
     """Lines that create a lot: harvesting / first land-based receiving, transformation outputs."""
     a = f"{alias}." if alias else ""
-    return (f"(({a}event_type IN ('harvesting', 'first_receiving') AND {a}role = 'lot')"
-            f" OR ({a}event_type = 'transformation' AND {a}role = 'output'))")
+    return (
+        f"(({a}event_type IN ('harvesting', 'first_receiving') AND {a}role = 'lot')"
+        f" OR ({a}event_type = 'transformation' AND {a}role = 'output'))"
+    )
 
 
 _CREATES = _creates()
@@ -143,13 +145,19 @@ unknown_product AS (
 unmatched AS (
     SELECT DISTINCT ON (r.message_id) r.message_id, r.lot_code
     FROM ft_lines r
+    -- LATERAL + LIMIT 1: index lookups per receiving line, whatever the (possibly
+    -- stale, right after a big promotion) statistics of core make the planner think
+    LEFT JOIN LATERAL (
+        SELECT 1 AS found
+        FROM core.event_lots el
+        JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
+        WHERE el.lot_code = r.lot_code AND el.role = 'lot' AND e.event_type = 'shipping'
+          AND e.location_id = r.source_location_id
+          AND e.destination_location_id = r.location_id
+        LIMIT 1
+    ) promoted_match ON true
     WHERE r.event_type = 'receiving' AND r.role = 'lot' AND r.lot_code IS NOT NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM core.event_lots el
-          JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
-          WHERE el.lot_code = r.lot_code AND el.role = 'lot' AND e.event_type = 'shipping'
-            AND e.location_id = r.source_location_id
-            AND e.destination_location_id = r.location_id)
+      AND promoted_match.found IS NULL
       AND NOT EXISTS (
           SELECT 1 FROM ft_lines s
           WHERE s.lot_code = r.lot_code AND s.role = 'lot' AND s.event_type = 'shipping'
@@ -284,7 +292,16 @@ LEFT JOIN tlc_conflict tc ON tc.message_id = e.message_id
 LEFT JOIN overshipped os ON os.message_id = e.message_id
 LEFT JOIN core.processed_messages pm ON pm.kind = 'chain_event' AND pm.message_id = e.message_id
 WHERE NOT (e.message_id = ANY(%(excluded)s::uuid[]))
+  AND (%(only)s::uuid[] IS NULL OR e.message_id = ANY(%(only)s::uuid[]))
 """
+
+# The rows whose in-batch references may change when `ids` are excluded: the
+# references (matching shipping, lot-code assignment, quantities) all go by lot code.
+RELATED_CHAIN = """
+SELECT DISTINCT l.message_id::text FROM ft_lines l
+WHERE l.lot_code IN (SELECT q.lot_code FROM ft_lines q
+                     WHERE q.message_id = ANY(%(ids)s::uuid[]) AND q.lot_code IS NOT NULL)
+  AND NOT (l.message_id = ANY(%(ids)s::uuid[]))"""
 
 # Rows of the batch that will not be promoted stop counting as in-batch references
 # (a quarantined shipping neither matches a receiving nor uses up a lot's quantity);
@@ -391,7 +408,7 @@ SELECT l.message_id, l.lab_id, l.topic, l.received_at, l.payload,
 FROM ft_keys k
 JOIN landing.lab_results l ON l.message_id = k.message_id
 CROSS JOIN LATERAL (SELECT l.payload AS p) x""",
-    "ANALYZE ft_lab",
+    "ANALYZE ft_lab (message_id, lot_code, sampled_location_id, analyte)",
 )
 
 FRAME_LAB = """

@@ -89,6 +89,14 @@ class SuiteRunner:
             r for r in rules if r.when is None or bool(frame[r.when[0]].isin(r.when[1]).any())
         )
         results = [RuleResult(rule, 0, []) for rule in rules if rule not in applicable]
+        # Only the columns the expectations read: GX copies the frame for every row
+        # condition, and the context columns (for reason texts) would be dead weight.
+        frame = frame[[c for c in frame.columns if c in _columns(suite_name)]].copy()
+        # Row conditions filter on a few low-cardinality columns, once or twice per
+        # expectation: as categoricals that is a code comparison, not a string scan.
+        for column in _condition_columns(suite_name):
+            if column in frame.columns:
+                frame[column] = frame[column].astype("category")
         with self._lock:
             suite = self._suite(suite_name, applicable)
             batch = self._batch_definitions[suite_name].get_batch(
@@ -118,6 +126,21 @@ class SuiteRunner:
                 )
             results.append(RuleResult(rule, int(detail.get("element_count") or 0), failing))
         return results
+
+
+@functools.cache
+def _columns(suite_name: str) -> frozenset[str]:
+    used = {ID_COLUMN}
+    for rule in RULES_BY_SUITE[suite_name]:
+        used.update(v for k, v in rule.kwargs.items() if k in ("column", "column_A", "column_B"))
+        if rule.when is not None:
+            used.add(rule.when[0])
+    return frozenset(used)
+
+
+@functools.cache
+def _condition_columns(suite_name: str) -> frozenset[str]:
+    return frozenset(r.when[0] for r in RULES_BY_SUITE[suite_name] if r.when is not None)
 
 
 @functools.cache

@@ -131,9 +131,13 @@ EXCEPTION WHEN others THEN
     RETURN NULL;
 END $$;
 
+-- A JSON number, or NULL; also NULL beyond +-1e300, so that casting it to
+-- double precision (the expectations compare floats) can never overflow.
 CREATE FUNCTION ops.try_numeric(value jsonb) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN jsonb_typeof(value) = 'number' THEN (value #>> '{}')::numeric END
+    SELECT CASE WHEN jsonb_typeof(value) = 'number'
+                 AND abs((value #>> '{}')::numeric) < 1e300
+            THEN (value #>> '{}')::numeric END
 $$;
 
 GRANT SELECT, INSERT, DELETE ON landing.validation_queue TO foodtrace_pipeline;

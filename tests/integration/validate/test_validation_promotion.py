@@ -3,6 +3,7 @@ idempotency, late commits, master-data ordering, concurrent callers, run records
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,8 +16,14 @@ from foodtrace.db import connect
 from foodtrace.validate.promote import validate_and_promote
 
 COUNTED = (
-    "core.locations", "core.products", "core.events", "core.event_lots", "core.lots",
-    "core.lab_results", "landing.quarantine", "landing.validation_queue",
+    "core.locations",
+    "core.products",
+    "core.events",
+    "core.event_lots",
+    "core.lots",
+    "core.lab_results",
+    "landing.quarantine",
+    "landing.validation_queue",
 )
 
 
@@ -30,8 +37,11 @@ def _snapshot(conn: psycopg.Connection) -> list[tuple]:
     for table, cols in (
         ("core.events", "message_id, event_time, event_type, location_id, tlc_source_location_id"),
         ("core.event_lots", "message_id, role, position, lot_code, quantity, unit"),
-        ("core.lots", "lot_code, product_code, tlc_source_location_id, created_by_message_id, "
-                      "created_at, quantity"),
+        (
+            "core.lots",
+            "lot_code, product_code, tlc_source_location_id, created_by_message_id, "
+            "created_at, quantity",
+        ),
         ("core.lab_results", "message_id, tested_at, lot_code, product_code, value_mg_per_kg"),
         ("core.locations", "location_id, name, message_id"),
         ("landing.quarantine", "message_id, stage, reasons::text"),
@@ -57,11 +67,25 @@ def test_promotes_into_core_with_utc_times_lots_and_normalised_values(vconn) -> 
     land(vconn, "chain_event", shipped_unknown)
     labs = [
         b.lab_result(b.lot("L1")),  # % stays null in mg/kg, product from the lot
-        b.lab_result(b.lot("L2"), test_kind="confirmatory", analyte="lead", value=0.05,
-                     unit="mg/kg", result=DROP, method="ICP-MS"),
-        b.lab_result(b.lot("L3"), test_kind="confirmatory", analyte="malachite_green",
-                     value=1.5, unit="ug/kg", result=DROP, method="LC-MS/MS",
-                     product_code=b.fish),
+        b.lab_result(
+            b.lot("L2"),
+            test_kind="confirmatory",
+            analyte="lead",
+            value=0.05,
+            unit="mg/kg",
+            result=DROP,
+            method="ICP-MS",
+        ),
+        b.lab_result(
+            b.lot("L3"),
+            test_kind="confirmatory",
+            analyte="malachite_green",
+            value=1.5,
+            unit="ug/kg",
+            result=DROP,
+            method="LC-MS/MS",
+            product_code=b.fish,
+        ),
     ]
     for p in labs:
         land(vconn, "lab_result", p)
@@ -72,7 +96,8 @@ def test_promotes_into_core_with_utc_times_lots_and_normalised_values(vconn) -> 
     harvest = chain[0]
     stored = vconn.execute(
         "SELECT event_time, tlc_source_location_id, reference_document_number, kdes "
-        "FROM core.events WHERE message_id = %s", (harvest["message_id"],)
+        "FROM core.events WHERE message_id = %s",
+        (harvest["message_id"],),
     ).fetchone()
     assert stored[0] == datetime.fromisoformat(harvest["event_time"]).astimezone(UTC)
     assert harvest["event_time"].endswith("+08:00")
@@ -81,14 +106,21 @@ def test_promotes_into_core_with_utc_times_lots_and_normalised_values(vconn) -> 
     transformation = chain[7]
     lines = vconn.execute(
         "SELECT role, position, lot_code, quantity, unit FROM core.event_lots "
-        "WHERE message_id = %s ORDER BY role, position", (transformation["message_id"],)
+        "WHERE message_id = %s ORDER BY role, position",
+        (transformation["message_id"],),
     ).fetchall()
-    assert lines == [("input", 0, b.lot("L1"), Decimal("900"), "kg"),
-                     ("output", 0, b.lot("L2"), Decimal("800"), "kg")]
+    assert lines == [
+        ("input", 0, b.lot("L1"), Decimal("900"), "kg"),
+        ("output", 0, b.lot("L2"), Decimal("800"), "kg"),
+    ]
 
-    lots = {r[0]: r[1:] for r in vconn.execute(
-        "SELECT lot_code, product_code, tlc_source_location_id, created_by_message_id, quantity "
-        "FROM core.lots")}
+    lots = {
+        r[0]: r[1:]
+        for r in vconn.execute(
+            "SELECT lot_code, product_code, tlc_source_location_id, created_by_message_id, quantity "
+            "FROM core.lots"
+        )
+    }
     # harvesting created L1 (the later initial packing did not take it over)
     assert lots[b.lot("L1")] == (b.veg, b.farm, _uuid(harvest), Decimal("1000"))
     assert lots[b.lot("L2")] == (b.mix, b.plant, _uuid(transformation), Decimal("800"))
@@ -96,8 +128,11 @@ def test_promotes_into_core_with_utc_times_lots_and_normalised_values(vconn) -> 
     # a lot first seen in a shipping still gets a row, with no creator
     assert lots[b.lot("ELSEWHERE")] == (b.veg, b.farm, None, None)
 
-    values = dict(vconn.execute(
-        "SELECT lot_code, (product_code, value, unit, value_mg_per_kg)::text FROM core.lab_results"))
+    values = dict(
+        vconn.execute(
+            "SELECT lot_code, (product_code, value, unit, value_mg_per_kg)::text FROM core.lab_results"
+        )
+    )
     assert values[b.lot("L1")] == f"({b.veg},20.5,%,)"
     assert values[b.lot("L2")] == f"({b.mix},0.05,mg/kg,0.05)"
     assert values[b.lot("L3")] == f"({b.fish},1.5,ug/kg,0.0015)"
@@ -115,13 +150,15 @@ def test_a_late_creation_event_takes_over_a_lot_first_seen_elsewhere(vconn) -> N
     lot = b.lot("LATE")
     land(vconn, "chain_event", b.shipping(lot, b.farm, b.market, 50, 2))
     run(vconn)
-    assert vconn.execute("SELECT created_by_message_id FROM core.lots WHERE lot_code = %s",
-                         (lot,)).fetchone() == (None,)
+    assert vconn.execute(
+        "SELECT created_by_message_id FROM core.lots WHERE lot_code = %s", (lot,)
+    ).fetchone() == (None,)
     harvest = b.harvesting(lot, 60, 0)
     land(vconn, "chain_event", harvest)
     run(vconn)
-    assert vconn.execute("SELECT created_by_message_id, quantity FROM core.lots "
-                         "WHERE lot_code = %s", (lot,)).fetchone() == (_uuid(harvest), 60)
+    assert vconn.execute(
+        "SELECT created_by_message_id, quantity FROM core.lots WHERE lot_code = %s", (lot,)
+    ).fetchone() == (_uuid(harvest), 60)
     # ...but a second creation of the same code is refused against core
     again = b.harvesting(lot, 60, 1)
     land(vconn, "chain_event", again)
@@ -147,13 +184,20 @@ def test_held_rows_are_released_when_the_reference_arrives(vconn, tmp_path: Path
     queued = {r[0] for r in vconn.execute("SELECT message_id::text FROM landing.validation_queue")}
     assert queued == {receiving["message_id"], lab["message_id"]}
     assert vconn.execute("SELECT count(*) FROM landing.quarantine").fetchone()[0] == 0
-    held_since = vconn.execute("SELECT held_since FROM core.processed_messages WHERE "
-                               "message_id = %s", (receiving["message_id"],)).fetchone()[0]
+    held_since = vconn.execute(
+        "SELECT held_since FROM core.processed_messages WHERE message_id = %s",
+        (receiving["message_id"],),
+    ).fetchone()[0]
 
     again = run(vconn)  # nothing new: still held, held_since kept
     assert (again.promoted, again.held) == (0, 2)
-    assert vconn.execute("SELECT held_since FROM core.processed_messages WHERE "
-                         "message_id = %s", (receiving["message_id"],)).fetchone()[0] == held_since
+    assert (
+        vconn.execute(
+            "SELECT held_since FROM core.processed_messages WHERE message_id = %s",
+            (receiving["message_id"],),
+        ).fetchone()[0]
+        == held_since
+    )
 
     land(vconn, "chain_event", b.shipping(lot, b.farm, b.packer, 100, 1))
     land(vconn, "chain_event", b.harvesting(b.lot("H2"), 10, 0))
@@ -174,8 +218,9 @@ def test_a_hold_times_out_as_unmatched_reference(vconn) -> None:
     assert run(vconn, now=start + timedelta(hours=23)).held == 1
     stats = run(vconn, now=start + timedelta(hours=24, minutes=1))
     assert (stats.held, stats.quarantined) == (0, 1)
-    reasons = vconn.execute("SELECT reasons FROM landing.quarantine WHERE message_id = %s",
-                            (receiving["message_id"],)).fetchone()[0]
+    reasons = vconn.execute(
+        "SELECT reasons FROM landing.quarantine WHERE message_id = %s", (receiving["message_id"],)
+    ).fetchone()[0]
     assert reasons[0]["code"] == "unmatched_reference"
     assert reasons[0]["message"].startswith("unmatched reference after 24 h on hold: receiving of")
     assert reasons[1]["rule"] == "reference.receiving_matches_shipping"
@@ -183,7 +228,9 @@ def test_a_hold_times_out_as_unmatched_reference(vconn) -> None:
     other = b.lab_result(b.lot("NEVER"))
     land(vconn, "lab_result", other)
     assert run(vconn, now=start).held == 1
-    assert run(vconn, now=start + timedelta(hours=2), hold_timeout=timedelta(hours=1)).quarantined == 1
+    assert (
+        run(vconn, now=start + timedelta(hours=2), hold_timeout=timedelta(hours=1)).quarantined == 1
+    )
 
 
 def test_running_again_changes_nothing(vconn) -> None:
@@ -222,8 +269,11 @@ def test_requeue_repairs_rows_landed_without_the_trigger(vconn) -> None:
 
 def test_a_landing_row_that_commits_late_is_not_skipped(fresh_db_url: str) -> None:
     b = Builder()
-    with connect(fresh_db_url) as ingest_a, connect(fresh_db_url) as ingest_b, \
-            connect(fresh_db_url) as pipeline:
+    with (
+        connect(fresh_db_url) as ingest_a,
+        connect(fresh_db_url) as ingest_b,
+        connect(fresh_db_url) as pipeline,
+    ):
         _master(pipeline, b)
         early = b.harvesting(b.lot("A"), 10, 0)
         late = b.harvesting(b.lot("B"), 10, 0)
@@ -245,14 +295,16 @@ def test_master_data_latest_by_ingest_seq_even_when_committed_late(fresh_db_url:
         run(p)
         a.commit()
         run(p)
-        assert p.execute("SELECT name FROM core.locations WHERE location_id = %s",
-                         (loc["location_id"],)).fetchone() == ("new name",)
+        assert p.execute(
+            "SELECT name FROM core.locations WHERE location_id = %s", (loc["location_id"],)
+        ).fetchone() == ("new name",)
         # in one batch, the later message wins too
         land(a, "location", dict(loc, message_id=__import__("uuid").uuid4().hex, name="v3"))
         land(a, "location", dict(loc, message_id=__import__("uuid").uuid4().hex, name="v4"))
         run(p)
-        assert p.execute("SELECT name FROM core.locations WHERE location_id = %s",
-                         (loc["location_id"],)).fetchone() == ("v4",)
+        assert p.execute(
+            "SELECT name FROM core.locations WHERE location_id = %s", (loc["location_id"],)
+        ).fetchone() == ("v4",)
 
 
 def test_concurrent_runs_promote_each_row_once(fresh_db_url: str) -> None:
@@ -268,7 +320,7 @@ def test_concurrent_runs_promote_each_row_once(fresh_db_url: str) -> None:
         try:
             with connect(fresh_db_url) as c:
                 totals.append(validate_and_promote(c, write_reports=False).promoted)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(3)]
@@ -318,3 +370,71 @@ def test_landing_inserts_notify_after_commit(fresh_db_url: str) -> None:
         writer.commit()
         got = list(listener.notifies(timeout=5, stop_after=1))
         assert [n.payload for n in got] == ['{"kind" : "lab_result", "rows" : 1}']
+
+
+def test_a_quarantined_row_is_no_reference_within_its_batch(vconn) -> None:
+    b = Builder()
+    _master(vconn, b)
+    run(vconn)
+    lot_a, lot_b = b.lot("A"), b.lot("B")
+    harvest_a = b.harvesting(lot_a, 100, 0)
+    bad_shipping = b.shipping(lot_a, b.farm, b.packer, 100, 1)
+    del bad_shipping["reference_document"]
+    receiving = b.receiving(lot_a, b.farm, b.packer, 100, 2)
+    bad_creation = b.harvesting(lot_b, 50, 0)
+    del bad_creation["tlc_source_location_id"]
+    good_creation = b.harvesting(lot_b, 50, 1)  # the code is free: the first one was refused
+    for p in (harvest_a, bad_shipping, receiving, bad_creation, good_creation):
+        land(vconn, "chain_event", p)
+    stats = run(vconn)
+    assert (stats.promoted, stats.quarantined, stats.held) == (2, 2, 1)
+    assert outcome(vconn, receiving["message_id"])[0] == "held"
+    assert outcome(vconn, good_creation["message_id"])[0] == "promoted"
+    tallies = dict(
+        vconn.execute(
+            "SELECT rule, unexpected_count FROM ops.validation_results r "
+            "JOIN ops.validation_runs v USING (run_id) WHERE v.run_id = (SELECT max(run_id) "
+            "FROM ops.validation_runs WHERE kind = 'chain_event')"
+        )
+    )
+    assert tallies["reference.tlc_assigned_once"] == 0  # the final verdict, not the first pass
+    assert tallies["reference.receiving_matches_shipping"] == 1
+    assert tallies["kde.shipping.reference_document"] == 1
+
+
+def test_absurd_numbers_are_quarantined_not_fatal(vconn) -> None:
+    """JSON allows 1e400; double precision does not. One such row must not block
+    the batch (the casts would raise) but be quarantined like any bad value."""
+    b = Builder()
+    _master(vconn, b)
+    shipping = b.shipping(b.lot("BIG"), b.farm, b.market, 12345, 1)
+    lab = b.lab_result(
+        b.lot("L0"),
+        test_kind="confirmatory",
+        analyte="lead",
+        value=12345,
+        unit="mg/kg",
+        result=DROP,
+        method="ICP-MS",
+    )
+    land(vconn, "chain_event", b.harvesting(b.lot("L0"), 10, 0))
+    for kind, payload in (("chain_event", shipping), ("lab_result", lab)):
+        raw = json.dumps(payload).replace("12345", "1e400")
+        table = (
+            "chain_events (message_id, actor_id"
+            if kind == "chain_event"
+            else "lab_results (message_id, lab_id"
+        )
+        vconn.execute(
+            f"INSERT INTO landing.{table}, topic, payload) VALUES (%s, 'x', 't', %s::jsonb)",
+            (payload["message_id"], raw),
+        )
+    vconn.commit()
+    stats = run(vconn)
+    assert (stats.quarantined, stats.held) == (2, 0)
+    assert "shipping event lacks a quantity and unit of measure" in str(
+        outcome(vconn, shipping["message_id"])[1]
+    )
+    assert "a confirmatory result needs a numeric value" in str(
+        outcome(vconn, lab["message_id"])[1]
+    )

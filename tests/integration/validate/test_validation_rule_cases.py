@@ -53,16 +53,23 @@ def _kde_base(event_type: str, column: str, lot: str) -> dict[str, Any]:
 
 def _break_kde(payload: dict[str, Any], column: str) -> dict[str, Any]:
     if column == "next_recipient":
-        return without(payload, "kdes.immediate_subsequent_recipient_location_id",
-                       "destination_location_id")
+        return without(
+            payload, "kdes.immediate_subsequent_recipient_location_id", "destination_location_id"
+        )
     if column == "harvest_farm":
         return without(payload, "kdes.harvest_location_id", "tlc_source_location_id")
     if column == "event_time_utc":
         return with_(payload, event_time="2026-02-30T10:00:00+08:00")
     role, _, what = column.partition("_")
     if role in ("lots", "inputs", "outputs") and what in ("tlc", "product", "qty"):
-        broken = without(payload, f"{role}.0.lot_code" if what == "tlc" else
-                         f"{role}.0.product_code" if what == "product" else f"{role}.0.quantity")
+        broken = without(
+            payload,
+            f"{role}.0.lot_code"
+            if what == "tlc"
+            else f"{role}.0.product_code"
+            if what == "product"
+            else f"{role}.0.quantity",
+        )
         return broken
     path = {
         "field_kde": "kdes.field_id",
@@ -79,50 +86,99 @@ def _kde_cases() -> list[Case]:
     for n, (event_type, label, column, cfr) in enumerate(_KDES):
         payload = _break_kde(_kde_base(event_type, column, _fresh(f"kde{n}")), column)
         suffix = f"({cfr})" if cfr else "(required by foodtrace/chain-event/v1)"
-        cases.append(Case(f"kde.{event_type}.{column}", "chain_event", payload, "quarantined",
-                          f"{event_type} event lacks {label} {suffix}"))
+        cases.append(
+            Case(
+                f"kde.{event_type}.{column}",
+                "chain_event",
+                payload,
+                "quarantined",
+                f"{event_type} event lacks {label} {suffix}",
+            )
+        )
     return cases
 
 
 def _chain_cases() -> list[Case]:
     over_lot, dup_lot = _fresh("over"), B.lot("L1")
     return [
-        Case("chain.event_type", "chain_event",
-             with_(B.shipping(_fresh("et"), B.farm, B.market, 5, 1), event_type="packing"),
-             "quarantined", "event_type packing is not a known Critical Tracking Event"),
-        Case("chain.event_type_present", "chain_event",
-             without(B.shipping(_fresh("etp"), B.farm, B.market, 5, 1), "event_type"),
-             "quarantined", "event has no event_type"),
-        Case("chain.lots_only_where_allowed", "chain_event",
-             with_(B.shipping(_fresh("mix"), B.farm, B.market, 5, 1),
-                   inputs=[B.line(_fresh("mix2"), 1)]),
-             "quarantined", "shipping event lists inputs/outputs"),
-        Case("timestamp.event_time_not_future", "chain_event",
-             with_(B.shipping(_fresh("fut"), B.farm, B.market, 5, 1), event_time=FUTURE),
-             "quarantined", "is in the future"),
+        Case(
+            "chain.event_type",
+            "chain_event",
+            with_(B.shipping(_fresh("et"), B.farm, B.market, 5, 1), event_type="packing"),
+            "quarantined",
+            "event_type packing is not a known Critical Tracking Event",
+        ),
+        Case(
+            "chain.event_type_present",
+            "chain_event",
+            without(B.shipping(_fresh("etp"), B.farm, B.market, 5, 1), "event_type"),
+            "quarantined",
+            "event has no event_type",
+        ),
+        Case(
+            "chain.lots_only_where_allowed",
+            "chain_event",
+            with_(
+                B.shipping(_fresh("mix"), B.farm, B.market, 5, 1),
+                inputs=[B.line(_fresh("mix2"), 1)],
+            ),
+            "quarantined",
+            "shipping event lists inputs/outputs",
+        ),
+        Case(
+            "timestamp.event_time_not_future",
+            "chain_event",
+            with_(B.shipping(_fresh("fut"), B.farm, B.market, 5, 1), event_time=FUTURE),
+            "quarantined",
+            "is in the future",
+        ),
         # A second event assigning the lot code of the good harvest L1 (later in time).
-        Case("reference.tlc_assigned_once", "chain_event", B.harvesting(dup_lot, 10, 0.25),
-             "quarantined", f"lot code {dup_lot} was already assigned by another event; a "
-             "traceability lot code is assigned once (21 CFR 1.1320)"),
-        Case("mass_balance.transformation_yield", "chain_event",
-             B.transformation([(_fresh("yin"), 100)], [(_fresh("yout"), 200)]),
-             "quarantined", "transformation outputs (200 kg) exceed its inputs (100 kg) by "
-             "more than 5%"),
+        Case(
+            "reference.tlc_assigned_once",
+            "chain_event",
+            B.harvesting(dup_lot, 10, 0.25),
+            "quarantined",
+            f"lot code {dup_lot} was already assigned by another event; a "
+            "traceability lot code is assigned once (21 CFR 1.1320)",
+        ),
+        Case(
+            "mass_balance.transformation_yield",
+            "chain_event",
+            B.transformation([(_fresh("yin"), 100)], [(_fresh("yout"), 200)]),
+            "quarantined",
+            "transformation outputs (200 kg) exceed its inputs (100 kg) by more than 5%",
+        ),
         # 100 kg harvested (case setup below), 80 kg shipped, then 40 kg more.
-        Case("mass_balance.shipped_not_more_than_held", "chain_event",
-             B.shipping(over_lot, B.farm, B.market, 40, 3),
-             "quarantined", f"lot {over_lot} ships more than it had at {B.farm}: 120 kg shipped "
-             "so far against 100 kg that arrived there (tolerance 5%)"),
-        Case("reference.location_known", "chain_event",
-             B.shipping(_fresh("loc"), B.lot("nowhere"), B.market, 5, 1),
-             "held", f"location {B.lot('nowhere')} is not known (no master data for it yet)"),
-        Case("reference.products_known", "chain_event",
-             B.shipping(_fresh("prod"), B.farm, B.market, 5, 1, product=B.lot("NOPRODUCT")),
-             "held", f"product {B.lot('NOPRODUCT')} is not known"),
-        Case("reference.receiving_matches_shipping", "chain_event",
-             B.receiving(_fresh("rcv"), B.packer, B.market, 5, 2),
-             "held", f"receiving of lot {_fresh('rcv')} at {B.market} matches no shipping of "
-             f"that lot from {B.packer} to this location yet"),
+        Case(
+            "mass_balance.shipped_not_more_than_held",
+            "chain_event",
+            B.shipping(over_lot, B.farm, B.market, 40, 3),
+            "quarantined",
+            f"lot {over_lot} ships more than it had at {B.farm}: 120 kg shipped "
+            "so far against 100 kg that arrived there (tolerance 5%)",
+        ),
+        Case(
+            "reference.location_known",
+            "chain_event",
+            B.shipping(_fresh("loc"), B.lot("nowhere"), B.market, 5, 1),
+            "held",
+            f"location {B.lot('nowhere')} is not known (no master data for it yet)",
+        ),
+        Case(
+            "reference.products_known",
+            "chain_event",
+            B.shipping(_fresh("prod"), B.farm, B.market, 5, 1, product=B.lot("NOPRODUCT")),
+            "held",
+            f"product {B.lot('NOPRODUCT')} is not known",
+        ),
+        Case(
+            "reference.receiving_matches_shipping",
+            "chain_event",
+            B.receiving(_fresh("rcv"), B.packer, B.market, 5, 2),
+            "held",
+            f"receiving of lot {_fresh('rcv')} at {B.market} matches no shipping of "
+            f"that lot from {B.packer} to this location yet",
+        ),
     ]
 
 
@@ -138,59 +194,165 @@ def _lab(**over: Any) -> dict[str, Any]:
 
 def _lab_cases() -> list[Case]:
     present = [
-        ("sample_id", "sample_id"), ("lot_code", "the lot code of the sampled product"),
-        ("sampled_location_id", "the sampled location"), ("method", "the test method"),
-        ("analyte", "the analyte"), ("test_kind", "test_kind"),
+        ("sample_id", "sample_id"),
+        ("lot_code", "the lot code of the sampled product"),
+        ("sampled_location_id", "the sampled location"),
+        ("method", "the test method"),
+        ("analyte", "the analyte"),
+        ("test_kind", "test_kind"),
     ]
-    cases = [Case(f"lab.{col}_present", "lab_result", _lab(**{col: DROP}), "quarantined",
-                  f"lab result lacks {label}") for col, label in present]
+    cases = [
+        Case(
+            f"lab.{col}_present",
+            "lab_result",
+            _lab(**{col: DROP}),
+            "quarantined",
+            f"lab result lacks {label}",
+        )
+        for col, label in present
+    ]
     t = B.at(10)
     cases += [
-        Case("lab.test_kind", "lab_result", _lab(test_kind="screening"), "quarantined",
-             "test_kind screening is neither rapid nor confirmatory"),
-        Case("lab.analyte", "lab_result", _lab(analyte="unobtainium"), "quarantined",
-             "analyte unobtainium is not in the analyte list"),
-        Case("lab.result", "lab_result", _lab(result="maybe"), "quarantined",
-             "result maybe is not positive, negative or inconclusive"),
-        Case("lab.rapid_has_result", "lab_result", _lab(result=DROP), "quarantined",
-             "a rapid test needs a result"),
-        Case("lab.confirmatory_has_value", "lab_result",
-             _lab(test_kind="confirmatory", analyte="lead", value=DROP, unit=DROP, result=DROP,
-                  method="ICP-MS"),
-             "quarantined", "a confirmatory result needs a numeric value"),
-        Case("units.value_has_unit", "lab_result", _lab(unit=DROP), "quarantined",
-             "value 20.5 has no unit"),
-        Case("units.known_unit", "lab_result", _lab(unit="ppm", analyte="lead"), "quarantined",
-             "unit ppm is not one of mg/kg, ug/kg, %"),
-        Case("units.unit_fits_analyte", "lab_result", _lab(analyte="lead"), "quarantined",
-             "unit % does not fit analyte lead"),
-        Case("range.percent", "lab_result", _lab(value=150), "quarantined",
-             "inhibition rate 150 % is outside 0..100"),
-        Case("range.concentration", "lab_result",
-             _lab(test_kind="confirmatory", analyte="lead", value=2_000_000, unit="ug/kg",
-                  result=DROP, method="ICP-MS"),
-             "quarantined", "2000000 ug/kg of lead is outside the plausible range 0 <= value < "
-             "1000 mg/kg"),
-        Case("timestamp.sampled_at_valid", "lab_result", _lab(sampled_at="yesterday"),
-             "quarantined", "sampled_at yesterday is not a valid RFC 3339 time"),
-        Case("timestamp.tested_at_valid", "lab_result",
-             _lab(tested_at="2026-13-01T00:00:00+08:00"), "quarantined",
-             "tested_at 2026-13-01T00:00:00+08:00 is not a valid RFC 3339 time"),
-        Case("timestamp.tested_not_future", "lab_result", _lab(tested_at=FUTURE),
-             "quarantined", f"tested_at {FUTURE} is in the future"),
-        Case("timestamp.sampled_not_future", "lab_result",
-             _lab(sampled_at=FUTURE, tested_at=FUTURE), "quarantined",
-             f"sampled_at {FUTURE} is in the future"),
-        Case("timestamp.tested_after_sampled", "lab_result",
-             _lab(sampled_at=t, tested_at=B.at(9)), "quarantined",
-             f"tested_at {B.at(9)} is before sampled_at {t}"),
-        Case("reference.lot_known", "lab_result", B.lab_result(B.lot("NOLOT")), "held",
-             f"lot {B.lot('NOLOT')} is not known"),
-        Case("reference.sampled_location_known", "lab_result",
-             _lab(sampled_location_id=B.lot("nowhere")), "held",
-             f"sampled location {B.lot('nowhere')} is not known"),
-        Case("reference.product_known", "lab_result", _lab(product_code=B.lot("NOPROD")),
-             "held", f"product {B.lot('NOPROD')} is not known"),
+        Case(
+            "lab.test_kind",
+            "lab_result",
+            _lab(test_kind="screening"),
+            "quarantined",
+            "test_kind screening is neither rapid nor confirmatory",
+        ),
+        Case(
+            "lab.analyte",
+            "lab_result",
+            _lab(analyte="unobtainium"),
+            "quarantined",
+            "analyte unobtainium is not in the analyte list",
+        ),
+        Case(
+            "lab.result",
+            "lab_result",
+            _lab(result="maybe"),
+            "quarantined",
+            "result maybe is not positive, negative or inconclusive",
+        ),
+        Case(
+            "lab.rapid_has_result",
+            "lab_result",
+            _lab(result=DROP),
+            "quarantined",
+            "a rapid test needs a result",
+        ),
+        Case(
+            "lab.confirmatory_has_value",
+            "lab_result",
+            _lab(
+                test_kind="confirmatory",
+                analyte="lead",
+                value=DROP,
+                unit=DROP,
+                result=DROP,
+                method="ICP-MS",
+            ),
+            "quarantined",
+            "a confirmatory result needs a numeric value",
+        ),
+        Case(
+            "units.value_has_unit",
+            "lab_result",
+            _lab(unit=DROP),
+            "quarantined",
+            "value 20.5 has no unit",
+        ),
+        Case(
+            "units.known_unit",
+            "lab_result",
+            _lab(unit="ppm", analyte="lead"),
+            "quarantined",
+            "unit ppm is not one of mg/kg, ug/kg, %",
+        ),
+        Case(
+            "units.unit_fits_analyte",
+            "lab_result",
+            _lab(analyte="lead"),
+            "quarantined",
+            "unit % does not fit analyte lead",
+        ),
+        Case(
+            "range.percent",
+            "lab_result",
+            _lab(value=150),
+            "quarantined",
+            "inhibition rate 150 % is outside 0..100",
+        ),
+        Case(
+            "range.concentration",
+            "lab_result",
+            _lab(
+                test_kind="confirmatory",
+                analyte="lead",
+                value=2_000_000,
+                unit="ug/kg",
+                result=DROP,
+                method="ICP-MS",
+            ),
+            "quarantined",
+            "2000000 ug/kg of lead is outside the plausible range 0 <= value < 1000 mg/kg",
+        ),
+        Case(
+            "timestamp.sampled_at_valid",
+            "lab_result",
+            _lab(sampled_at="yesterday"),
+            "quarantined",
+            "sampled_at yesterday is not a valid RFC 3339 time",
+        ),
+        Case(
+            "timestamp.tested_at_valid",
+            "lab_result",
+            _lab(tested_at="2026-13-01T00:00:00+08:00"),
+            "quarantined",
+            "tested_at 2026-13-01T00:00:00+08:00 is not a valid RFC 3339 time",
+        ),
+        Case(
+            "timestamp.tested_not_future",
+            "lab_result",
+            _lab(tested_at=FUTURE),
+            "quarantined",
+            f"tested_at {FUTURE} is in the future",
+        ),
+        Case(
+            "timestamp.sampled_not_future",
+            "lab_result",
+            _lab(sampled_at=FUTURE, tested_at=FUTURE),
+            "quarantined",
+            f"sampled_at {FUTURE} is in the future",
+        ),
+        Case(
+            "timestamp.tested_after_sampled",
+            "lab_result",
+            _lab(sampled_at=t, tested_at=B.at(9)),
+            "quarantined",
+            f"tested_at {B.at(9)} is before sampled_at {t}",
+        ),
+        Case(
+            "reference.lot_known",
+            "lab_result",
+            B.lab_result(B.lot("NOLOT")),
+            "held",
+            f"lot {B.lot('NOLOT')} is not known",
+        ),
+        Case(
+            "reference.sampled_location_known",
+            "lab_result",
+            _lab(sampled_location_id=B.lot("nowhere")),
+            "held",
+            f"sampled location {B.lot('nowhere')} is not known",
+        ),
+        Case(
+            "reference.product_known",
+            "lab_result",
+            _lab(product_code=B.lot("NOPROD")),
+            "held",
+            f"product {B.lot('NOPROD')} is not known",
+        ),
     ]
     return cases
 
@@ -198,21 +360,62 @@ def _lab_cases() -> list[Case]:
 def _master_cases() -> list[Case]:
     loc = B.location(B.lot("badloc"), "farm")
     prod = B.product(B.lot("BADPROD"), "leafy_vegetables")
-    cases = [Case(f"location.{col}_present", "location", without(loc, col), "quarantined",
-                  f"location lacks {col}") for col in ("location_id", "name", "kind", "city")]
-    cases += [Case(f"product.{col}_present", "product", without(prod, col), "quarantined",
-                   f"product lacks {col}") for col in ("product_code", "name", "category")]
+    cases = [
+        Case(
+            f"location.{col}_present",
+            "location",
+            without(loc, col),
+            "quarantined",
+            f"location lacks {col}",
+        )
+        for col in ("location_id", "name", "kind", "city")
+    ]
     cases += [
-        Case("location.kind", "location", with_(loc, kind="castle"), "quarantined",
-             "location kind castle is not one of farm, packer"),
-        Case("location.city", "location", with_(loc, city="beijing"), "quarantined",
-             "city beijing is not a Pearl River Delta city code"),
-        Case("range.latitude", "location", with_(loc, lat=95.0), "quarantined",
-             "latitude 95 is outside -90..90"),
-        Case("range.longitude", "location", with_(loc, lon=200.0), "quarantined",
-             "longitude 200 is outside -180..180"),
-        Case("reference.category_known", "product", with_(prod, category="sweets"),
-             "quarantined", "food category sweets is not in the category tree"),
+        Case(
+            f"product.{col}_present",
+            "product",
+            without(prod, col),
+            "quarantined",
+            f"product lacks {col}",
+        )
+        for col in ("product_code", "name", "category")
+    ]
+    cases += [
+        Case(
+            "location.kind",
+            "location",
+            with_(loc, kind="castle"),
+            "quarantined",
+            "location kind castle is not one of farm, packer",
+        ),
+        Case(
+            "location.city",
+            "location",
+            with_(loc, city="beijing"),
+            "quarantined",
+            "city beijing is not a Pearl River Delta city code",
+        ),
+        Case(
+            "range.latitude",
+            "location",
+            with_(loc, lat=95.0),
+            "quarantined",
+            "latitude 95 is outside -90..90",
+        ),
+        Case(
+            "range.longitude",
+            "location",
+            with_(loc, lon=200.0),
+            "quarantined",
+            "longitude 200 is outside -180..180",
+        ),
+        Case(
+            "reference.category_known",
+            "product",
+            with_(prod, category="sweets"),
+            "quarantined",
+            "food category sweets is not in the category tree",
+        ),
     ]
     return cases
 
@@ -223,12 +426,33 @@ GOOD_PRODUCTS = B.products()
 GOOD_CHAIN = B.good_chain()
 GOOD_LABS = [
     B.lab_result(B.lot("L1")),
-    B.lab_result(B.lot("L2"), test_kind="confirmatory", analyte="lead", value=0.05,
-                 unit="mg/kg", result=DROP, method="ICP-MS", product_code=B.mix),
-    B.lab_result(B.lot("L3"), test_kind="confirmatory", analyte="malachite_green", value=1.5,
-                 unit="ug/kg", result=DROP, method="LC-MS/MS"),
-    B.lab_result(B.lot("L4"), analyte="clenbuterol", value=DROP, unit=DROP, result="positive",
-                 method="colloidal gold strip"),
+    B.lab_result(
+        B.lot("L2"),
+        test_kind="confirmatory",
+        analyte="lead",
+        value=0.05,
+        unit="mg/kg",
+        result=DROP,
+        method="ICP-MS",
+        product_code=B.mix,
+    ),
+    B.lab_result(
+        B.lot("L3"),
+        test_kind="confirmatory",
+        analyte="malachite_green",
+        value=1.5,
+        unit="ug/kg",
+        result=DROP,
+        method="LC-MS/MS",
+    ),
+    B.lab_result(
+        B.lot("L4"),
+        analyte="clenbuterol",
+        value=DROP,
+        unit=DROP,
+        result="positive",
+        method="colloidal gold strip",
+    ),
 ]
 
 
@@ -316,8 +540,9 @@ def test_counts_add_up(validated: dict[str, Any]) -> None:
     held = sum(c.outcome == "held" for c in CASES)
     assert stats.held == held
     assert stats.quarantined == len(CASES) - held
-    assert stats.promoted == len(GOOD_LOCATIONS + GOOD_PRODUCTS + GOOD_CHAIN + CASE_SETUP
-                                 + GOOD_LABS)
+    assert stats.promoted == len(
+        GOOD_LOCATIONS + GOOD_PRODUCTS + GOOD_CHAIN + CASE_SETUP + GOOD_LABS
+    )
     assert stats.report_path and stats.report_path.endswith(".html")
 
 

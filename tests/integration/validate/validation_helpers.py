@@ -17,7 +17,9 @@ from foodtrace.validate.promote import PromoteStats, validate_and_promote
 CST = timezone(timedelta(hours=8))
 
 
-def land(conn: psycopg.Connection, kind: str, payload: dict[str, Any], *, commit: bool = True) -> str:
+def land(
+    conn: psycopg.Connection, kind: str, payload: dict[str, Any], *, commit: bool = True
+) -> str:
     """Insert one landing row (the ingest edge's job); return its message_id."""
     mid = payload.get("message_id") or str(uuid.uuid4())
     body = json.dumps(payload)
@@ -87,100 +89,197 @@ class Builder:
 
     # ---- master data -----------------------------------------------------------
     def locations(self) -> list[dict[str, Any]]:
-        kinds = {self.farm: "farm", self.pond: "farm", self.packer: "packer",
-                 self.market: "wholesale_market", self.plant: "processor", self.shop: "retailer"}
+        kinds = {
+            self.farm: "farm",
+            self.pond: "farm",
+            self.packer: "packer",
+            self.market: "wholesale_market",
+            self.plant: "processor",
+            self.shop: "retailer",
+        }
         return [self.location(loc, kind) for loc, kind in kinds.items()]
 
     def location(self, location_id: str, kind: str = "farm", **over: Any) -> dict[str, Any]:
-        return {"schema": "foodtrace/location/v1", "message_id": str(uuid.uuid4()),
-                "location_id": location_id, "name": f"{location_id} name", "kind": kind,
-                "city": "guangzhou", "lat": 23.1, "lon": 113.3, **over}
+        return {
+            "schema": "foodtrace/location/v1",
+            "message_id": str(uuid.uuid4()),
+            "location_id": location_id,
+            "name": f"{location_id} name",
+            "kind": kind,
+            "city": "guangzhou",
+            "lat": 23.1,
+            "lon": 113.3,
+            **over,
+        }
 
     def products(self) -> list[dict[str, Any]]:
-        return [self.product(self.veg, "leafy_vegetables"), self.product(self.fish, "fish"),
-                self.product(self.mix, "vegetable_products")]
+        return [
+            self.product(self.veg, "leafy_vegetables"),
+            self.product(self.fish, "fish"),
+            self.product(self.mix, "vegetable_products"),
+        ]
 
     def product(self, code: str, category: str, **over: Any) -> dict[str, Any]:
-        return {"schema": "foodtrace/product/v1", "message_id": str(uuid.uuid4()),
-                "product_code": code, "name": f"{code} name", "category": category, **over}
+        return {
+            "schema": "foodtrace/product/v1",
+            "message_id": str(uuid.uuid4()),
+            "product_code": code,
+            "name": f"{code} name",
+            "category": category,
+            **over,
+        }
 
     # ---- chain events ------------------------------------------------------------
     def line(self, lot: str, qty: float, product: str | None = None, unit: str = "kg"):
-        return {"lot_code": lot, "product_code": product or self.veg, "quantity": qty,
-                "unit": unit}
+        return {"lot_code": lot, "product_code": product or self.veg, "quantity": qty, "unit": unit}
 
     def event(self, event_type: str, at: str, hours: float, **fields: Any) -> dict[str, Any]:
-        return {"schema": "foodtrace/chain-event/v1", "message_id": str(uuid.uuid4()),
-                "actor_id": at, "event_type": event_type, "event_time": self.at(hours),
-                "location_id": at, "reference_document": self._doc(), **fields}
+        return {
+            "schema": "foodtrace/chain-event/v1",
+            "message_id": str(uuid.uuid4()),
+            "actor_id": at,
+            "event_type": event_type,
+            "event_time": self.at(hours),
+            "location_id": at,
+            "reference_document": self._doc(),
+            **fields,
+        }
 
     def harvesting(self, lot: str, qty: float = 1000, hours: float = 0) -> dict[str, Any]:
-        return self.event("harvesting", self.farm, hours, lots=[self.line(lot, qty)],
-                          tlc_source_location_id=self.farm,
-                          kdes={"harvest_date": self.at(hours)[:10],
-                                "immediate_subsequent_recipient_location_id": self.packer,
-                                "field_id": f"{self.farm}-field-1"})
+        return self.event(
+            "harvesting",
+            self.farm,
+            hours,
+            lots=[self.line(lot, qty)],
+            tlc_source_location_id=self.farm,
+            kdes={
+                "harvest_date": self.at(hours)[:10],
+                "immediate_subsequent_recipient_location_id": self.packer,
+                "field_id": f"{self.farm}-field-1",
+            },
+        )
 
     def harvesting_fish(self, lot: str, qty: float = 500, hours: float = 0) -> dict[str, Any]:
-        return self.event("harvesting", self.pond, hours,
-                          lots=[self.line(lot, qty, self.fish)], tlc_source_location_id=self.pond,
-                          kdes={"harvest_date": self.at(hours)[:10],
-                                "immediate_subsequent_recipient_location_id": self.market,
-                                "container_id": f"{self.pond}-pond-1"})
+        return self.event(
+            "harvesting",
+            self.pond,
+            hours,
+            lots=[self.line(lot, qty, self.fish)],
+            tlc_source_location_id=self.pond,
+            kdes={
+                "harvest_date": self.at(hours)[:10],
+                "immediate_subsequent_recipient_location_id": self.market,
+                "container_id": f"{self.pond}-pond-1",
+            },
+        )
 
     def cooling(self, lot: str, qty: float = 1000, hours: float = 0.5) -> dict[str, Any]:
-        return self.event("cooling", self.farm, hours, lots=[self.line(lot, qty)],
-                          kdes={"cooling_date": self.at(hours)[:10],
-                                "harvest_location_id": self.farm,
-                                "immediate_subsequent_recipient_location_id": self.packer})
+        return self.event(
+            "cooling",
+            self.farm,
+            hours,
+            lots=[self.line(lot, qty)],
+            kdes={
+                "cooling_date": self.at(hours)[:10],
+                "harvest_location_id": self.farm,
+                "immediate_subsequent_recipient_location_id": self.packer,
+            },
+        )
 
-    def shipping(self, lot: str, src: str, dst: str, qty: float, hours: float,
-                 product: str | None = None) -> dict[str, Any]:
-        return self.event("shipping", src, hours, lots=[self.line(lot, qty, product)],
-                          destination_location_id=dst, tlc_source_location_id=self.farm,
-                          kdes={"ship_date": self.at(hours)[:10]})
+    def shipping(
+        self, lot: str, src: str, dst: str, qty: float, hours: float, product: str | None = None
+    ) -> dict[str, Any]:
+        return self.event(
+            "shipping",
+            src,
+            hours,
+            lots=[self.line(lot, qty, product)],
+            destination_location_id=dst,
+            tlc_source_location_id=self.farm,
+            kdes={"ship_date": self.at(hours)[:10]},
+        )
 
-    def receiving(self, lot: str, src: str, dst: str, qty: float, hours: float,
-                  product: str | None = None) -> dict[str, Any]:
-        return self.event("receiving", dst, hours, lots=[self.line(lot, qty, product)],
-                          source_location_id=src, tlc_source_location_id=self.farm,
-                          kdes={"receive_date": self.at(hours)[:10]})
+    def receiving(
+        self, lot: str, src: str, dst: str, qty: float, hours: float, product: str | None = None
+    ) -> dict[str, Any]:
+        return self.event(
+            "receiving",
+            dst,
+            hours,
+            lots=[self.line(lot, qty, product)],
+            source_location_id=src,
+            tlc_source_location_id=self.farm,
+            kdes={"receive_date": self.at(hours)[:10]},
+        )
 
     def initial_packing(self, lot: str, qty: float = 950, hours: float = 3) -> dict[str, Any]:
-        return self.event("initial_packing", self.packer, hours, lots=[self.line(lot, qty)],
-                          tlc_source_location_id=self.farm,
-                          kdes={"harvest_location_id": self.farm,
-                                "harvest_date": self.at(0)[:10], "pack_date": self.at(hours)[:10]})
+        return self.event(
+            "initial_packing",
+            self.packer,
+            hours,
+            lots=[self.line(lot, qty)],
+            tlc_source_location_id=self.farm,
+            kdes={
+                "harvest_location_id": self.farm,
+                "harvest_date": self.at(0)[:10],
+                "pack_date": self.at(hours)[:10],
+            },
+        )
 
     def first_receiving(self, lot: str, qty: float = 300, hours: float = 1) -> dict[str, Any]:
-        return self.event("first_receiving", self.market, hours,
-                          lots=[self.line(lot, qty, self.fish)],
-                          tlc_source_location_id=self.market,
-                          kdes={"landing_date": self.at(hours)[:10],
-                                "harvest_date_range": [self.at(-24)[:10], self.at(0)[:10]],
-                                "harvest_area": "Pearl River Estuary"})
+        return self.event(
+            "first_receiving",
+            self.market,
+            hours,
+            lots=[self.line(lot, qty, self.fish)],
+            tlc_source_location_id=self.market,
+            kdes={
+                "landing_date": self.at(hours)[:10],
+                "harvest_date_range": [self.at(-24)[:10], self.at(0)[:10]],
+                "harvest_area": "Pearl River Estuary",
+            },
+        )
 
-    def transformation(self, inputs: list[tuple[str, float]], outputs: list[tuple[str, float]],
-                       hours: float = 6) -> dict[str, Any]:
-        return self.event("transformation", self.plant, hours,
-                          inputs=[self.line(lot, q) for lot, q in inputs],
-                          outputs=[self.line(lot, q, self.mix) for lot, q in outputs],
-                          tlc_source_location_id=self.plant,
-                          kdes={"completion_date": self.at(hours)[:10]})
+    def transformation(
+        self, inputs: list[tuple[str, float]], outputs: list[tuple[str, float]], hours: float = 6
+    ) -> dict[str, Any]:
+        return self.event(
+            "transformation",
+            self.plant,
+            hours,
+            inputs=[self.line(lot, q) for lot, q in inputs],
+            outputs=[self.line(lot, q, self.mix) for lot, q in outputs],
+            tlc_source_location_id=self.plant,
+            kdes={"completion_date": self.at(hours)[:10]},
+        )
 
     def sale(self, lot: str, qty: float, hours: float, product: str | None = None):
-        return self.event("sale", self.shop, hours, lots=[self.line(lot, qty, product)],
-                          kdes={"sale_date": self.at(hours)[:10]})
+        return self.event(
+            "sale",
+            self.shop,
+            hours,
+            lots=[self.line(lot, qty, product)],
+            kdes={"sale_date": self.at(hours)[:10]},
+        )
 
     # ---- lab results ---------------------------------------------------------------
     def lab_result(self, lot: str, hours: float = 10, **over: Any) -> dict[str, Any]:
-        payload = {"schema": "foodtrace/lab-result/v1", "message_id": str(uuid.uuid4()),
-                   "lab_id": f"{self.p}-lab", "sample_id": f"{self.p}-S-{uuid.uuid4().hex[:6]}",
-                   "lot_code": lot, "sampled_at": self.at(hours),
-                   "sampled_location_id": self.market, "tested_at": self.at(hours + 0.5),
-                   "test_kind": "rapid", "method": "GB/T 5009.199 enzyme inhibition",
-                   "analyte": "organophosphates_carbamates", "value": 20.5, "unit": "%",
-                   "result": "negative"}
+        payload = {
+            "schema": "foodtrace/lab-result/v1",
+            "message_id": str(uuid.uuid4()),
+            "lab_id": f"{self.p}-lab",
+            "sample_id": f"{self.p}-S-{uuid.uuid4().hex[:6]}",
+            "lot_code": lot,
+            "sampled_at": self.at(hours),
+            "sampled_location_id": self.market,
+            "tested_at": self.at(hours + 0.5),
+            "test_kind": "rapid",
+            "method": "GB/T 5009.199 enzyme inhibition",
+            "analyte": "organophosphates_carbamates",
+            "value": 20.5,
+            "unit": "%",
+            "result": "negative",
+        }
         payload.update(over)
         return {k: v for k, v in payload.items() if v is not _DROP}
 
