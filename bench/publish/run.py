@@ -17,6 +17,7 @@ measured in the same run.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 import time
 import uuid
@@ -65,7 +66,15 @@ def main() -> None:
     batched = list(plan(events, args.batch))
     n = len(events)
     with tempfile.TemporaryDirectory() as tmp:
-        broker = MosquittoBroker(Path(tmp), {"foodtrace-simulator": uuid.uuid4().hex}).start()
+        users = {"foodtrace-simulator": uuid.uuid4().hex, "foodtrace-ingest": uuid.uuid4().hex}
+        broker = MosquittoBroker(Path(tmp), users).start()
+        # A subscriber, as ingest would be: without one the broker answers PUBACK 0x10
+        # (dropped), which the publisher rightly does not count as published.
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-p", str(broker.port), "-u", "foodtrace-ingest",
+             "-P", users["foodtrace-ingest"], "-q", "1", "-t", "foodtrace/v1/chain/+/events"],
+            stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
         try:
             settings = parse_mqtt_url(broker.url("foodtrace-simulator"))
             base_n = min(n, args.naive_limit)
@@ -75,6 +84,8 @@ def main() -> None:
                 pipe = max(pipe, n / pipelined(settings, single))
                 batch = max(batch, n / pipelined(settings, batched))
         finally:
+            sub.terminate()
+            sub.wait(10)
             broker.stop()
     print(f"{n} chain events (scale {args.scale:g}), QoS 1, every PUBACK awaited")
     print(f"  naive (wait per message, {base_n} msgs): {base:9.0f} msg/s   1.00x")
