@@ -7,8 +7,10 @@ foodtrace_validate run) and the landing event (from the LISTEN/NOTIFY watcher) t
 one consumed. The critical path is then cut into contiguous segments, so they add
 up to the measured latency exactly:
 
-    publish -> landing commit                      ingest (MQTT, edge checks, batch of <= 200 ms)
-    landing commit -> landing asset event          trigger (NOTIFY, 0.5 s debounce, triggerer)
+    publish -> ingest received                     ingest (MQTT; landing.*.received_at)
+    ingest received -> landing commit              ingest (batch window <= 200 ms, COPY, commit:
+                                                   when the commit's NOTIFY was heard)
+    landing commit -> landing asset event          trigger (0.5 s debounce, triggerer)
     per DAG: trigger -> run created                scheduling (scheduler loop)
     per task: ready -> queued                      scheduling (run started, TI scheduled + queued)
               queued -> start                      start-up (executor, fork, Execution API)
@@ -145,7 +147,13 @@ def alert_run_at(conn: psycopg.Connection, arrival: float) -> dict[str, Any] | N
 
 
 def incident_breakdown(
-    af: psycopg.Connection, ft: psycopg.Connection, *, t0: float, arrival: float, message_id: str
+    af: psycopg.Connection,
+    ft: psycopg.Connection,
+    *,
+    t0: float,
+    arrival: float,
+    message_id: str,
+    committed: float | None = None,
 ) -> dict[str, Any]:
     """Segments of one incident's path (see the module docstring); `problem` says why
     the walk stopped if the chain could not be followed back to the landing event."""
@@ -200,12 +208,12 @@ def incident_breakdown(
         return out
 
     segs: list[Segment] = []
-    if landed is not None:
-        segs.append(Segment("publish -> landing commit", "ingest", landed - t0))
-        if landing_event is not None:
-            segs.append(
-                Segment("landing commit -> landing asset event", "trigger", landing_event - landed)
-            )
+    if landed is not None and committed is not None:
+        segs.append(Segment("publish -> ingest received", "ingest", landed - t0))
+        segs.append(Segment("ingest received -> landing commit", "ingest", committed - landed))
+        segs.append(
+            Segment("landing commit -> landing asset event", "trigger", landing_event - committed)
+        )
     ready = landing_event
     for dag_id, short, tasks, work_task in DAG_TASKS:
         run = runs[short]
@@ -254,3 +262,26 @@ def totals_by_kind(segments: list[dict[str, Any]]) -> dict[str, float]:
     for s in segments:
         totals[s["kind"]] += s["seconds"]
     return totals
+
+
+DAG_PARTS = ("trigger -> run created", "scheduling + start-up", "execution", "of which step work")
+
+
+def per_dag(segments: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """For each DAG: its trigger -> run created, its tasks' scheduling + start-up,
+    and their execution (step work + task runtime overhead)."""
+    out = {short: dict.fromkeys(DAG_PARTS, 0.0) for _, short, _, _ in DAG_TASKS}
+    for s in segments:
+        dag = s["name"].split(":")[0].split(".")[0]
+        if dag not in out:
+            continue
+        if s["name"].endswith("-> run created"):
+            part = "trigger -> run created"
+        elif s["kind"] in ("scheduling", "start-up"):
+            part = "scheduling + start-up"
+        else:
+            part = "execution"
+            if s["kind"] == "step work":
+                out[dag]["of which step work"] += s["seconds"]
+        out[dag][part] += s["seconds"]
+    return out

@@ -141,6 +141,42 @@ class AlertListener:
             return self.arrivals[lot_code]
 
 
+class NotifyClock:
+    """Hears the landing channel's NOTIFYs (sent by the ingest's commit) and keeps
+    their arrival times: when a landed message became visible."""
+
+    def __init__(self, database_url: str, channel: str = "foodtrace_landing") -> None:
+        self.database_url = database_url
+        self.channel = channel
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="notify-clock", daemon=True)
+
+    def __enter__(self) -> NotifyClock:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("could not LISTEN on the landing channel")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        from psycopg import sql
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            self._ready.set()
+            while not self._stop.is_set():
+                for _ in conn.notifies(timeout=0.5):
+                    self.times.append(time.time())
+
+    def first_after(self, t: float) -> float | None:
+        return next((x for x in self.times if x >= t), None)
+
+
 class DirectPipeline:
     """The baseline: LISTEN on the landing channel, and on a burst of NOTIFYs (same
     0.5 s debounce as the Airflow trigger) run validate -> link -> alert in this

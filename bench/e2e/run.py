@@ -18,6 +18,7 @@ Everything is stopped and dropped at the end, also on Ctrl-C or failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import signal
@@ -29,9 +30,24 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from breakdown import AIRFLOW_KINDS, KINDS, incident_breakdown, percentile, totals_by_kind
+from breakdown import (
+    AIRFLOW_KINDS,
+    DAG_PARTS,
+    KINDS,
+    incident_breakdown,
+    per_dag,
+    percentile,
+    totals_by_kind,
+)
 from foodtrace.ingest.publish import Publisher, plan, publish_records
-from incidents import AlertListener, DirectPipeline, pick_lots, positive_rapid_test, utc
+from incidents import (
+    AlertListener,
+    DirectPipeline,
+    NotifyClock,
+    pick_lots,
+    positive_rapid_test,
+    utc,
+)
 from stack import DAG_IDS, LAB_USERS, Stack, log
 
 from foodtrace.simulate import default_day, simulate_day
@@ -241,8 +257,80 @@ def gather_breakdowns(stack: Stack, incidents: list[dict[str, Any]]) -> None:
             if inc["arrival"] is None:
                 continue
             inc["breakdown"] = incident_breakdown(
-                af, ft, t0=inc["t0"], arrival=inc["arrival"], message_id=inc["message_id"]
+                af,
+                ft,
+                t0=inc["t0"],
+                arrival=inc["arrival"],
+                message_id=inc["message_id"],
+                committed=inc.get("committed"),
             )
+
+
+def _log_incident(label: str, inc: dict[str, Any]) -> None:
+    latency = inc["latency_s"]
+    log(
+        f"{label}: {inc['lot_code']}: " + (f"{latency:.2f} s" if latency is not None else "TIMEOUT")
+    )
+
+
+def measure_airflow(
+    stack: Stack,
+    listener: AlertListener,
+    clock: NotifyClock,
+    publishers: dict[str, Publisher],
+    lots: list[tuple[str, str]],
+    args: argparse.Namespace,
+    tag: str,
+    rng: random.Random,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Warm-up and measured incidents through the DAGs, one at a time; then their
+    breakdowns from Airflow's metadata."""
+    warmups: list[dict[str, Any]] = []
+    incidents: list[dict[str, Any]] = []
+    for no, lot in enumerate(lots):
+        inc = run_incident(stack, listener, publishers, lot, no, tag, args.timeout)
+        if no < args.warmup:
+            warmups.append(inc)
+            _log_incident(f"warm-up  {no + 1:>3}", inc)
+        else:
+            incidents.append(inc)
+            _log_incident(f"incident {no - args.warmup + 1:>3}", inc)
+        if not wait_idle(stack, timeout=args.timeout):
+            log("the pipeline did not go idle; going on")
+        inc["committed"] = clock.first_after(inc["t0"])
+        time.sleep(rng.uniform(*args.gap))
+    gather_breakdowns(stack, incidents + warmups)
+    return warmups, incidents
+
+
+def measure_baseline(
+    stack: Stack,
+    listener: AlertListener,
+    publishers: dict[str, Publisher],
+    lots: list[tuple[str, str]],
+    first_no: int,
+    args: argparse.Namespace,
+    tag: str,
+    rng: random.Random,
+    result: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The DAGs paused; the same steps in this process on the same NOTIFY."""
+    stack.set_paused(True)
+    wait_idle(stack, timeout=60.0)
+    direct = DirectPipeline(stack.database_url, stack.mqtt("foodtrace-pipeline"))
+    warm = direct.warm_up()
+    result["baseline_warm_up_s"] = round(warm, 2)
+    log(f"baseline: DAGs paused; warm-up (imports, GX suites) {warm:.1f} s")
+    baseline: list[dict[str, Any]] = []
+    with direct:
+        for k, lot in enumerate(lots):
+            inc = run_incident(stack, listener, publishers, lot, first_no + k, tag, args.timeout)
+            baseline.append(inc)
+            _log_incident(f"baseline {k + 1:>3}", inc)
+            time.sleep(rng.uniform(*args.gap))
+    for inc in baseline:  # a run is recorded once it has returned
+        inc["direct_run"] = direct.run_covering(inc["t0"])
+    return baseline
 
 
 # ---- figures -------------------------------------------------------------------------
@@ -284,7 +372,26 @@ def summarize(incidents: list[dict[str, Any]], baseline: list[dict[str, Any]]) -
             names.setdefault(s["name"], []).append(s["seconds"])
             kinds[s["name"]] = s["kind"]
     segments = [{"name": n, "kind": kinds[n], **stats(v)} for n, v in names.items()]
+    dags = {
+        dag: {
+            part: stats([per_dag(i["breakdown"]["segments"])[dag][part] for i in walked])
+            for part in DAG_PARTS
+        }
+        for dag in ("validate", "link", "alert")
+    }
     base_lat = [b["latency_s"] for b in baseline if b["latency_s"] is not None]
+    direct = [b for b in baseline if b["latency_s"] is not None and b.get("direct_run")]
+    base_parts = {
+        "publish -> NOTIFY heard": [b["direct_run"]["woke"] - b["t0"] for b in direct],
+        "debounce": [b["direct_run"]["debounced"] - b["direct_run"]["woke"] for b in direct],
+        "validate_step": [
+            b["direct_run"]["validate_end"] - b["direct_run"]["debounced"] for b in direct
+        ],
+        "link_step": [
+            b["direct_run"]["link_end"] - b["direct_run"]["validate_end"] for b in direct
+        ],
+        "alert_step until arrival": [b["arrival"] - b["direct_run"]["link_end"] for b in direct],
+    }
     summary: dict[str, Any] = {
         "incidents": len(incidents),
         "alerts_received": len(ok),
@@ -302,10 +409,12 @@ def summarize(incidents: list[dict[str, Any]], baseline: list[dict[str, Any]]) -
         "airflow_scheduling_and_startup_s": startup,
         "airflow_total_own_cost_s": airflow_own,
         "segments_s": segments,
+        "per_dag_s": dags,
         "baseline": {
             "incidents": len(baseline),
             "alerts_received": len(base_lat),
             "latency_s": stats(base_lat),
+            "breakdown_s": {k: stats(v) for k, v in base_parts.items()},
         },
     }
     if base_lat and lat:
@@ -374,6 +483,28 @@ def print_report(result: dict[str, Any]) -> None:
         f"{_f(st.get('p95'))} {_f(st.get('max'))}",
         file=out,
     )
+    print(
+        f"\n  {'per DAG':<30} {'trigger -> run created':>24} {'scheduling + start-up':>24} "
+        f"{'execution (step work)':>24}",
+        file=out,
+    )
+    for dag, parts in s["per_dag_s"].items():
+        cells = [
+            f"{_f(parts[p].get('p50'), 5)} / {_f(parts[p].get('p95'), 5)}"
+            for p in ("trigger -> run created", "scheduling + start-up", "execution")
+        ]
+        work = parts["of which step work"].get("p50")
+        print(
+            f"  {dag + ' (p50 / p95)':<30} {cells[0]:>24} {cells[1]:>24} {cells[2]:>17} ({_f(work, 4)})",
+            file=out,
+        )
+    bb = s["baseline"].get("breakdown_s") or {}
+    if bb:
+        print(
+            "\n  baseline, p50: "
+            + ", ".join(f"{k} {_f(v.get('p50'), 4).strip()}" for k, v in bb.items()),
+            file=out,
+        )
     if s["breakdown_problems"]:
         print("  not traced: " + "; ".join(s["breakdown_problems"]), file=out)
     print(
@@ -421,52 +552,30 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(stack.database_url, autocommit=True) as ft:
             lots = pick_lots(ft, n_lots, args.seed)
 
-        incidents: list[dict[str, Any]] = []
-        warmups: list[dict[str, Any]] = []
-        baseline: list[dict[str, Any]] = []
-        with AlertListener(stack.mqtt("emergency-office")) as listener:
-            publishers = {lab: Publisher(stack.mqtt(lab)).__enter__() for lab in LAB_USERS}
-            try:
-                for no, lot in enumerate(lots[: args.warmup + args.incidents]):
-                    inc = run_incident(stack, listener, publishers, lot, no, tag, args.timeout)
-                    measured = no >= args.warmup
-                    (incidents if measured else warmups).append(inc)
-                    latency = inc["latency_s"]
-                    log(
-                        f"{'incident' if measured else 'warm-up '} {no - args.warmup + 1 if measured else no + 1:>3}: "
-                        f"{inc['lot_code']}: "
-                        + (f"{latency:.2f} s" if latency is not None else "TIMEOUT")
-                    )
-                    if not wait_idle(stack, timeout=args.timeout):
-                        log("the pipeline did not go idle; going on")
-                    time.sleep(rng.uniform(*args.gap))
-                gather_breakdowns(stack, incidents + warmups)
-
-                if args.baseline:
-                    stack.set_paused(True)
-                    wait_idle(stack, timeout=60.0)
-                    direct = DirectPipeline(stack.database_url, stack.mqtt("foodtrace-pipeline"))
-                    warm = direct.warm_up()
-                    result["baseline_warm_up_s"] = round(warm, 2)
-                    log(f"baseline: DAGs paused; warm-up (imports, GX suites) {warm:.1f} s")
-                    with direct:
-                        for k, lot in enumerate(lots[args.warmup + args.incidents :]):
-                            no = args.warmup + args.incidents + k
-                            inc = run_incident(
-                                stack, listener, publishers, lot, no, tag, args.timeout
-                            )
-                            baseline.append(inc)
-                            latency = inc["latency_s"]
-                            log(
-                                f"baseline {k + 1:>3}: {inc['lot_code']}: "
-                                + (f"{latency:.2f} s" if latency is not None else "TIMEOUT")
-                            )
-                            time.sleep(rng.uniform(*args.gap))
-                    for inc in baseline:  # runs are recorded once they return
-                        inc["direct_run"] = direct.run_covering(inc["t0"])
-            finally:
-                for pub in publishers.values():
-                    pub.__exit__(None, None, None)
+        with contextlib.ExitStack() as running:
+            listener = running.enter_context(AlertListener(stack.mqtt("emergency-office")))
+            clock = running.enter_context(NotifyClock(stack.database_url))
+            # each lab stays connected, as a rapid-test station would
+            publishers = {
+                lab: running.enter_context(Publisher(stack.mqtt(lab))) for lab in LAB_USERS
+            }
+            measured = lots[: args.warmup + args.incidents]
+            warmups, incidents = measure_airflow(
+                stack, listener, clock, publishers, measured, args, tag, rng
+            )
+            baseline = []
+            if args.baseline:
+                baseline = measure_baseline(
+                    stack,
+                    listener,
+                    publishers,
+                    lots[len(measured) :],
+                    len(measured),
+                    args,
+                    tag,
+                    rng,
+                    result,
+                )
         result["warmup"] = warmups
         result["incidents"] = incidents
         result["baseline"] = baseline

@@ -346,14 +346,18 @@ class Stack:
     # ---- stop ----------------------------------------------------------------
 
     def close(self) -> None:
+        # SIGTERM to each leader: Airflow's processes stop their own workers in order;
+        # whatever is left in a process group after the grace period is killed.
         for p in reversed(self.procs):
             if p.alive():
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.popen.pid, signal.SIGTERM)
+                    p.popen.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
         for p in reversed(self.procs):
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 p.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{p.name} did not stop within 20 s of SIGTERM: killing its process group")
             # the group may hold children (task processes, workers) after the leader exits
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.popen.pid, signal.SIGKILL)
