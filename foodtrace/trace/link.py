@@ -60,6 +60,18 @@ class LinkStats:
         return asdict(self)
 
 
+# Take the oldest queued rows of one source off the queue (both statements below).
+_TAKE_FROM_QUEUE = """WITH taken AS (
+    DELETE FROM core.link_queue q
+    USING (SELECT queue_no FROM core.link_queue
+           WHERE source = %(source)s AND queue_no > %(after)s
+           ORDER BY queue_no
+           LIMIT %(batch_size)s FOR UPDATE SKIP LOCKED) pick
+    WHERE q.queue_no = pick.queue_no
+    RETURNING q.queue_no, q.message_id, q.event_time
+),
+"""
+
 # One statement per batch: taking the oldest rows off the queue, deriving and
 # counting all see one snapshot and commit together. SKIP LOCKED lets concurrent link()
 # runs share the queue; they never insert the same keys (every key of the
@@ -67,17 +79,7 @@ class LinkStats:
 # LATERAL subqueries so each event costs index lookups whatever the planner
 # guesses about the batch. A lot listed twice in one event is summed (quantity
 # NULL if its units disagree).
-_EVENTS_SQL = """
-WITH taken AS (
-    DELETE FROM core.link_queue q
-    USING (SELECT queue_no FROM core.link_queue
-           WHERE source = 'event' AND queue_no > %(after)s
-           ORDER BY queue_no
-           LIMIT %(batch_size)s FOR UPDATE SKIP LOCKED) pick
-    WHERE q.queue_no = pick.queue_no
-    RETURNING q.queue_no, q.message_id, q.event_time
-),
-batch AS MATERIALIZED (
+_EVENTS_SQL = _TAKE_FROM_QUEUE + """batch AS MATERIALIZED (
     SELECT t.message_id, t.event_time, e.event_type, e.location_id,
            e.source_location_id, e.destination_location_id
     FROM taken t
@@ -155,17 +157,7 @@ SELECT (SELECT count(*) FROM taken),
 
 # A sample taken at a location means the lot was held there (spec 3 and the
 # affected locations of an alert).
-_LAB_RESULTS_SQL = """
-WITH taken AS (
-    DELETE FROM core.link_queue q
-    USING (SELECT queue_no FROM core.link_queue
-           WHERE source = 'lab_result' AND queue_no > %(after)s
-           ORDER BY queue_no
-           LIMIT %(batch_size)s FOR UPDATE SKIP LOCKED) pick
-    WHERE q.queue_no = pick.queue_no
-    RETURNING q.queue_no, q.message_id, q.event_time
-),
-batch AS MATERIALIZED (
+_LAB_RESULTS_SQL = _TAKE_FROM_QUEUE + """batch AS MATERIALIZED (
     SELECT t.message_id, r.lot_code, r.sampled_location_id, r.sampled_at
     FROM taken t
     CROSS JOIN LATERAL (
@@ -229,7 +221,7 @@ def _drain(
     while True:
         with conn.transaction():
             taken, n, e, loc, last = conn.execute(
-                sql, {**params, "batch_size": batch_size, "after": after}
+                sql, {**params, "source": source, "batch_size": batch_size, "after": after}
             ).fetchone()
         batches += 1
         rows, edges, locations = rows + n, edges + e, locations + loc
