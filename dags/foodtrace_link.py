@@ -31,7 +31,7 @@ def foodtrace_link():
     def announce_linked(result: dict) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        if not (result["events"] or result["lab_results"]):
+        if not (result["events"] or result["lab_results"] or result.get("rescope_queued")):
             raise AirflowSkipException("nothing linked: the alerting DAG need not run")
         return result
 

@@ -421,12 +421,11 @@ def _finish(event: dict[str, Any], actor_id: str, mid: uuid.UUID, event_type: st
                 chain[key] = party
     if event_type in TLC_ASSIGNING and location is not None:
         chain["tlc_source_location_id"] = location
+    # No bizTransactionList: stored all the same, and validation records the missing
+    # reference document as a finding (spec 2.2), instead of the event vanishing.
     reference = _reference_document(event)
-    if reference is None:
-        reasons.append(Reason(INCOMPLETE, "no bizTransactionList: FSMA 204 needs a reference "
-                                          "document type and number (e.g. a BOL or PO)",
-                              "/bizTransactionList"))
-    chain["reference_document"] = reference
+    if reference is not None:
+        chain["reference_document"] = reference
     chain["kdes"] = {"epcis_event": event}
     return reasons if reasons else chain
 

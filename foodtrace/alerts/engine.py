@@ -25,13 +25,14 @@ import psycopg
 
 from foodtrace.alerts import impact as impact_mod
 from foodtrace.alerts import limits as limits_mod
-from foodtrace.alerts import outbox, rules, store
+from foodtrace.alerts import rules, transition
 from foodtrace.alerts.limits import number
 from foodtrace.alerts.rules import Action, Decision, Judgement, LabResult, OpenAlert
+from foodtrace.alerts.transition import AlertState
 
 log = logging.getLogger(__name__)
 
-_LOCK_KEY = 0x46_54_41_4C  # "FTAL"
+LOCK_KEY = 0x46_54_41_4C  # "FTAL"
 ENGINE_ACTOR = "engine"
 
 
@@ -108,7 +109,7 @@ def _evaluate_key(
     conn: psycopg.Connection, message_id: UUID, tested_at: datetime, table: limits_mod.LimitsTable
 ) -> Outcome | None:
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         done = conn.execute(
             "SELECT 1 FROM core.alert_evaluations WHERE message_id = %s AND tested_at = %s",
             (message_id, tested_at),
@@ -141,32 +142,10 @@ def _apply(
     open_alert = _find_open(conn, r)
     decision = rules.decide(open_alert, j)
     now = datetime.now(UTC)
-    alert_id: UUID | None = open_alert.alert_id if open_alert else None
-    if decision.action is Action.RAISE:
-        alert_id = _raise(conn, r, product_name, j, decision, now)
-    elif decision.action is Action.UPGRADE:
-        assert open_alert is not None
-        _upgrade(conn, open_alert, r, product_name, j, decision, now)
-    elif decision.action is Action.CLEAR:
-        assert open_alert is not None
-        _clear(conn, open_alert, r, j, decision, now)
-    elif decision.action is Action.NOTE:
-        assert open_alert is not None
-        store.add_history(
-            conn,
-            alert_id=open_alert.alert_id,
-            version=open_alert.version,
-            actor=ENGINE_ACTOR,
-            action="noted",
-            from_status=open_alert.status,
-            to_status=open_alert.status,
-            from_severity=open_alert.severity,
-            to_severity=open_alert.severity,
-            at=now,
-            lab_message_id=r.message_id,
-            note=decision.note,
-            detail=_result_detail(r, j),
-        )
+    before = AlertState.load(conn, open_alert.alert_id) if open_alert else None
+    change = _change(conn, decision, before, r, product_name, j, now)
+    after = transition.apply(conn, before, change) if change else None
+    alert_id = after.alert_id if after else None
     conn.execute(
         "INSERT INTO core.alert_evaluations (message_id, tested_at, verdict, action, alert_id, "
         "reason) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -180,6 +159,37 @@ def _apply(
         ),
     )
     return Outcome(decision.action, alert_id)
+
+
+def _change(
+    conn: psycopg.Connection,
+    decision: Decision,
+    before: AlertState | None,
+    r: LabResult,
+    product_name: str | None,
+    j: Judgement,
+    now: datetime,
+) -> transition.Change | None:
+    """What a judged lab result does to the alert it concerns (reads only: the
+    trace behind a raise or an upgrade)."""
+    common = {
+        "actor": ENGINE_ACTOR,
+        "at": now,
+        "lab_message_id": r.message_id,
+        "note": decision.note,
+        "detail": _result_detail(r, j),
+    }
+    if decision.action is Action.RAISE:
+        return _raise(conn, r, product_name, j, decision, now, common)
+    if before is None or decision.action is Action.NONE:
+        return None
+    if decision.action is Action.UPGRADE:
+        return _upgrade(conn, before, r, product_name, j, decision, now, common)
+    if decision.action is Action.CLEAR:
+        return transition.Change(
+            "cleared", payload=_cleared(before, r, j, decision, now), publish="cancel", **common
+        )
+    return transition.Change("noted", payload=before.payload, **common)  # Action.NOTE
 
 
 # ---------------------------------------------------------------------------
@@ -206,6 +216,8 @@ def trigger_fields(r: LabResult, j: Judgement, product_name: str | None) -> dict
         "limit_unit": j.threshold_unit,
         "limit_verified": j.limit_verified,
         "limit_source": limit_source,
+        # the product's category was unknown: judged against the strictest limit
+        "limit_category_assumed": r.category is None and j.limit is not None,
         "rule": j.rule,
         "reason": j.reason,
         "test_kind": r.test_kind,
@@ -241,13 +253,13 @@ def _raise(
     j: Judgement,
     decision: Decision,
     now: datetime,
-) -> UUID:
-    alert_id = uuid4()
+    common: dict[str, Any],
+) -> transition.Change:
     severity = decision.severity or rules.WARNING
     classification, risk = rules.classification(severity)
     imp = impact_mod.compute(conn, r.lot_code, r.sampled_location_id)
     payload: dict[str, Any] = {
-        "alert_id": str(alert_id),
+        "alert_id": str(uuid4()),
         "version": 1,
         "status": "open",
         "severity": severity,
@@ -265,37 +277,22 @@ def _raise(
         "resolution": None,
         "close_note": None,
     }
-    store.insert(conn, payload)
-    store.add_history(
-        conn,
-        alert_id=alert_id,
-        version=1,
-        actor=ENGINE_ACTOR,
-        action="raised",
-        from_status=None,
-        to_status="open",
-        from_severity=None,
-        to_severity=severity,
-        at=now,
-        lab_message_id=r.message_id,
-        note=decision.note,
-        detail=_result_detail(r, j),
+    return transition.Change(
+        "raised", payload=payload, publish="version", scope=scope_of(imp), **common
     )
-    outbox.enqueue(conn, payload, now=now)
-    store.notify(conn, payload, "raised")
-    return alert_id
 
 
 def _upgrade(
     conn: psycopg.Connection,
-    a: OpenAlert,
+    a: AlertState,
     r: LabResult,
     product_name: str | None,
     j: Judgement,
     decision: Decision,
     now: datetime,
-) -> None:
-    old = store.get(conn, a.alert_id).payload
+    common: dict[str, Any],
+) -> transition.Change:
+    old = a.payload
     severity = decision.severity or rules.CRITICAL
     classification, risk = rules.classification(severity)
     imp = impact_mod.compute(conn, r.lot_code, r.sampled_location_id)
@@ -315,37 +312,16 @@ def _upgrade(
         "acknowledged_by": None,
         "acknowledged_at": None,
     }
-    store.update(conn, payload)
-    store.add_history(
-        conn,
-        alert_id=a.alert_id,
-        version=payload["version"],
-        actor=ENGINE_ACTOR,
-        action="upgraded",
-        from_status=a.status,
-        to_status="open",
-        from_severity=a.severity,
-        to_severity=severity,
-        at=now,
-        lab_message_id=r.message_id,
-        note=decision.note,
-        detail=_result_detail(r, j),
+    return transition.Change(
+        "upgraded", payload=payload, publish="version", scope=scope_of(imp), **common
     )
-    outbox.enqueue(conn, payload, now=now)
-    store.notify(conn, payload, "upgraded")
 
 
-def _clear(
-    conn: psycopg.Connection,
-    a: OpenAlert,
-    r: LabResult,
-    j: Judgement,
-    decision: Decision,
-    now: datetime,
-) -> None:
-    old = store.get(conn, a.alert_id).payload
-    payload = {
-        **old,
+def _cleared(
+    a: AlertState, r: LabResult, j: Judgement, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    return {
+        **a.payload,
         "version": a.version + 1,
         "status": "closed",
         "updated_at": now.isoformat(),
@@ -362,21 +338,7 @@ def _clear(
             "rule": j.rule,
         },
     }
-    store.update(conn, payload)
-    store.add_history(
-        conn,
-        alert_id=a.alert_id,
-        version=payload["version"],
-        actor=ENGINE_ACTOR,
-        action="cleared",
-        from_status=a.status,
-        to_status="closed",
-        from_severity=a.severity,
-        to_severity=a.severity,
-        at=now,
-        lab_message_id=r.message_id,
-        note=decision.note,
-        detail=_result_detail(r, j),
-    )
-    outbox.enqueue(conn, payload, cancel=True, now=now)
-    store.notify(conn, payload, "cleared")
+
+
+def scope_of(imp: impact_mod.AlertImpact) -> transition.Scope:
+    return transition.Scope(lots=imp.scope_lots, locations=imp.scope_locations)

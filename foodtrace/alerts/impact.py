@@ -29,6 +29,14 @@ class AlertImpact:
     source_locations: list[dict[str, Any]]
     depth_capped: bool
     lot_traced: bool  # False: the lot is not in the lot graph (yet)
+    # Every lot of the `both` trace (upstream ones included): the keys a later
+    # event must touch to change this impact (core.alert_scope). Not in the JSON.
+    scope_lots: tuple[str, ...] = ()
+
+    @property
+    def scope_locations(self) -> tuple[str, ...]:
+        ids = {p["location_id"] for p in [*self.affected_locations, *self.source_locations]}
+        return tuple(sorted(ids))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +147,15 @@ def shape(t: Trace, places: Mapping[str, Place]) -> AlertImpact:
         source_locations=[_place(lid, places) for lid in impact.source_locations],
         depth_capped=impact.depth_capped,
         lot_traced=True,
+        scope_lots=tuple(
+            sorted(
+                {
+                    t.lot.lot_code,
+                    *(x.lot_code for x in t.upstream),
+                    *(x.lot_code for x in t.downstream),
+                }
+            )
+        ),
     )
 
 
@@ -174,4 +191,5 @@ def untraced_impact(
         source_locations=[],
         depth_capped=False,
         lot_traced=False,
+        scope_lots=(lot_code,),
     )

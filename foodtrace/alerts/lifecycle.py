@@ -7,13 +7,15 @@ city that was told about the alert. Both are recorded in core.alert_history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from foodtrace.alerts import outbox, store
+from foodtrace.alerts import transition
+from foodtrace.alerts.transition import AlertState, Change
 
 
 class TransitionError(ValueError):
@@ -23,60 +25,42 @@ class TransitionError(ValueError):
 def acknowledge(
     conn: psycopg.Connection, alert_id: UUID, by: str, note: str | None = None
 ) -> dict[str, Any]:
-    """open -> acknowledged; returns the alert JSON."""
-    _check_actor(by)
-    now = datetime.now(UTC)
-    conn.commit()  # commits its own work, like every pipeline step
-    with conn.transaction():
-        row = store.get(conn, alert_id, lock=True)
-        if row.status == "acknowledged":
+    """open -> acknowledged; returns the alert JSON. Nothing is published."""
+
+    def change(a: AlertState, now: datetime) -> Change:
+        if a.status == "acknowledged":
             raise TransitionError(
-                f"alert {alert_id} was already acknowledged by {row.payload.get('acknowledged_by')}"
+                f"alert {alert_id} was already acknowledged by {a.payload.get('acknowledged_by')}"
             )
-        if row.status == "closed":
+        if a.closed:
             raise TransitionError(f"alert {alert_id} is closed; closed alerts stay closed")
         payload = {
-            **row.payload,
+            **a.payload,
             "status": "acknowledged",
             "acknowledged_by": by,
             "acknowledged_at": now.isoformat(),
             "acknowledge_note": note,
             "updated_at": now.isoformat(),
         }
-        store.update(conn, payload)
-        store.add_history(
-            conn,
-            alert_id=alert_id,
-            version=row.version,
-            actor=by,
-            action="acknowledged",
-            from_status=row.status,
-            to_status="acknowledged",
-            from_severity=row.severity,
-            to_severity=row.severity,
-            at=now,
-            note=note,
-        )
-        store.notify(conn, payload, "acknowledged")
-    return payload
+        return Change("acknowledged", by, payload, now, note=note)
+
+    return _operate(conn, alert_id, by, change)
 
 
 def close(
     conn: psycopg.Connection, alert_id: UUID, by: str, note: str | None = None
 ) -> dict[str, Any]:
-    """open|acknowledged -> closed (resolution closed_by_operator); returns the alert JSON."""
-    _check_actor(by)
-    now = datetime.now(UTC)
-    conn.commit()  # commits its own work, like every pipeline step
-    with conn.transaction():
-        row = store.get(conn, alert_id, lock=True)
-        if row.status == "closed":
+    """open|acknowledged -> closed (resolution closed_by_operator); returns the alert JSON.
+    A new version: every city that was told gets a CAP Cancel."""
+
+    def change(a: AlertState, now: datetime) -> Change:
+        if a.closed:
             raise TransitionError(
-                f"alert {alert_id} is already closed ({row.payload.get('resolution')})"
+                f"alert {alert_id} is already closed ({a.payload.get('resolution')})"
             )
         payload = {
-            **row.payload,
-            "version": row.version + 1,
+            **a.payload,
+            "version": a.version + 1,
             "status": "closed",
             "closed_by": by,
             "closed_at": now.isoformat(),
@@ -84,25 +68,22 @@ def close(
             "close_note": note,
             "updated_at": now.isoformat(),
         }
-        store.update(conn, payload)
-        store.add_history(
-            conn,
-            alert_id=alert_id,
-            version=payload["version"],
-            actor=by,
-            action="closed",
-            from_status=row.status,
-            to_status="closed",
-            from_severity=row.severity,
-            to_severity=row.severity,
-            at=now,
-            note=note,
-        )
-        outbox.enqueue(conn, payload, cancel=True, now=now)
-        store.notify(conn, payload, "closed")
-    return payload
+        return Change("closed", by, payload, now, publish="cancel", note=note)
+
+    return _operate(conn, alert_id, by, change)
 
 
-def _check_actor(by: str) -> None:
+def _operate(
+    conn: psycopg.Connection,
+    alert_id: UUID,
+    by: str,
+    change: Callable[[AlertState, datetime], Change],
+) -> dict[str, Any]:
+    """One operator action in its own transaction, on the locked alert."""
     if not by or not by.strip():
         raise TransitionError("say who is acting: --by NAME")
+    now = datetime.now(UTC)
+    conn.commit()  # the CLI's connection: nothing of the caller's is open here
+    with conn.transaction():
+        before = AlertState.load(conn, alert_id, lock=True)
+        return transition.apply(conn, before, change(before, now)).payload

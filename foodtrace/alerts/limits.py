@@ -111,7 +111,21 @@ class LimitsTable:
         return chain
 
     def lookup(self, analyte: str, category: str | None) -> Limit | None:
-        """The most specific limit for `analyte` on `category` or an ancestor."""
+        """The most specific limit for `analyte` on `category` or an ancestor.
+
+        With no category (the product's master data has not arrived), the strictest
+        limit of the analyte in any category: missing data must widen a verdict,
+        never silently turn a violation into "no applicable limit". The alert says
+        so (`Limit.category` is then not the product's; see engine.trigger_fields).
+        """
+        if category is None:
+            known = [
+                lim
+                for (a, _), lim in self.limits.items()
+                if a == analyte and lim.limit_mg_per_kg is not None
+            ]
+            if known:
+                return min(known, key=lambda lim: (lim.limit_mg_per_kg, lim.category))
         for cat in self.ancestry(category):
             found = self.limits.get((analyte, cat))
             if found is not None:

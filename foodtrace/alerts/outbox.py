@@ -16,10 +16,7 @@ on the CAP <identifier> (unique per alert, version and city).
 from __future__ import annotations
 
 import json
-import os
-import threading
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from foodtrace.alerts import cap
 from foodtrace.config import MqttSettings
+from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
 
 TOPIC_PREFIX = "foodtrace/v1/alerts"
 _DELIVER_LOCK = 0x46_54_4F_42  # "FTOB": one deliverer at a time keeps the order per city
@@ -103,10 +101,6 @@ class Pending:
     cap_xml: str
 
 
-class DeliveryError(RuntimeError):
-    """Some rows could not be published; they stay pending for the next run."""
-
-
 def deliver(
     conn: psycopg.Connection,
     mqtt: MqttSettings,
@@ -146,29 +140,11 @@ def _pending(conn: psycopg.Connection, batch_size: int) -> list[Pending]:
     return [Pending(*r) for r in rows]
 
 
-class _Acks:
-    """PUBACKs by message id, with their reason codes (MQTT 5)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._done: dict[int, Any] = {}
-
-    def on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
-        with self._cond:
-            self._done[mid] = reason_code
-            self._cond.notify_all()
-
-    def wait(self, mids: Sequence[int], timeout: float) -> dict[int, Any]:
-        with self._cond:
-            self._cond.wait_for(lambda: all(m in self._done for m in mids), timeout)
-            return {m: self._done[m] for m in mids if m in self._done}
-
-
 def _publish_all(
     conn: psycopg.Connection, settings: MqttSettings, pending: list[Pending], timeout: float
 ) -> int:
-    acks = _Acks()
-    client = _connect(settings, acks)
+    acks = Acks()
+    client = connect(settings, acks, client_id("alerts"))
     sent = 0
     failures: list[str] = []
     try:
@@ -183,7 +159,7 @@ def _publish_all(
             lost_connection = error is not None
             if error is None:
                 got = acks.wait([i.mid for i in infos], timeout)
-                error = _ack_error(infos, got, timeout)
+                error = ack_error(infos, got, timeout)
             _record(conn, row.outbox_id, error)
             if error is None:
                 sent += 1
@@ -202,16 +178,6 @@ def _publish_all(
     return sent
 
 
-def _ack_error(infos: Sequence[Any], got: Mapping[int, Any], timeout: float) -> str | None:
-    for info in infos:
-        if info.mid not in got:
-            return f"no PUBACK within {timeout:g}s"
-        code = got[info.mid]
-        if code is not None and getattr(code, "is_failure", False):
-            return f"broker refused the message: {code}"
-    return None
-
-
 def _record(conn: psycopg.Connection, outbox_id: int, error: str | None) -> None:
     if error is None:
         conn.execute(
@@ -226,57 +192,3 @@ def _record(conn: psycopg.Connection, outbox_id: int, error: str | None) -> None
             (error, outbox_id),
         )
     conn.commit()
-
-
-def _client_id() -> str:
-    return f"foodtrace-alerts-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def _connect(settings: MqttSettings, acks: _Acks):
-    """A connected client whose network loop runs; MQTT 5 through the shared
-    ingest/mqtt_client.py, MQTT 3.1.1 (embedded demo broker) with paho directly."""
-    if settings.protocol == 5:
-        from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
-
-        client = make_client(settings, _client_id())
-        client.on_publish = acks.on_publish
-        connect_and_wait(client, settings)
-        return client
-    return _connect_v311(settings, acks)
-
-
-def _connect_v311(settings: MqttSettings, acks: _Acks):
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from foodtrace.ingest.mqtt_client import MqttConnectError
-
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=_client_id(),
-        protocol=mqtt.MQTTv311,
-    )
-    if settings.username is not None:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls:
-        client.tls_set()
-    client.on_publish = acks.on_publish
-    connected = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def on_connect(c, userdata, flags, reason_code, properties) -> None:
-        outcome["reason"] = reason_code
-        connected.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(settings.host, settings.port)
-    except OSError as exc:
-        raise MqttConnectError(f"cannot reach the MQTT broker at {settings.url}: {exc}") from exc
-    client.loop_start()
-    if not connected.wait(10) or outcome["reason"].is_failure:
-        client.loop_stop()
-        raise MqttConnectError(
-            f"MQTT broker {settings.url} refused or did not answer: {outcome.get('reason')}"
-        )
-    return client

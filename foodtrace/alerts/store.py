@@ -4,7 +4,7 @@ rows, history, NOTIFY. Every function runs inside the caller's transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -247,3 +247,22 @@ def list_alerts(
         {"status": status, "severity": severity, "lot": lot_code, "city": city, "limit": limit},
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def replace_scope(
+    conn: psycopg.Connection, alert_id: UUID, lots: Sequence[str], locations: Sequence[str]
+) -> None:
+    """The alert's scope keys become exactly `lots` and `locations`."""
+    clear_scope(conn, alert_id)
+    conn.execute(
+        "INSERT INTO core.alert_scope (key_kind, key, alert_id) "
+        "SELECT k.kind, k.key, %s FROM ("
+        "  SELECT 'lot' AS kind, unnest(%s::text[]) AS key"
+        "  UNION SELECT 'location', unnest(%s::text[])) k "
+        "ON CONFLICT DO NOTHING",
+        (alert_id, list(lots), list(locations)),
+    )
+
+
+def clear_scope(conn: psycopg.Connection, alert_id: UUID) -> None:
+    conn.execute("DELETE FROM core.alert_scope WHERE alert_id = %s", (alert_id,))

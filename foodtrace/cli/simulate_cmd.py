@@ -28,7 +28,8 @@ def register(sub) -> None:
             "Generate one day of a synthetic Pearl River Delta food supply chain (farms, "
             "packers, processors, markets, shops, labs) and publish it to the broker in "
             "FOODTRACE_MQTT_URL: master data first, then chain events in time order, then "
-            "lab results. The same seed, date and scale always give the same messages. "
+            "lab results (with --messy: in the order and shape the world sends them). "
+            "The same seed, date and scale always give the same messages. "
             "The simulator publishes for every sender, so use a broker user allowed to "
             "(foodtrace-simulator in deploy/mosquitto/acl)."
         ),
@@ -55,6 +56,19 @@ def register(sub) -> None:
         choices=INCIDENTS,
         help="contaminate one lot: a rapid positive at a market, then a "
         "confirmatory result above the limit",
+    )
+    p.add_argument(
+        "--messy",
+        action="store_true",
+        help="send the day as the world does (foodtrace/simulate/messy.py, seeded by "
+        "--seed): the same messages, but some optional KDEs left out (TLC source on "
+        "shipping/receiving, kdes entries, lab product_code), one distributor that never "
+        "sends reference_document, events at each sender's next sync and some hours late "
+        "(receivings before their shipping), master data after the events naming it, lab "
+        "results before their lot's events; published in two waves (what has arrived by "
+        "the last lab result, then the rest, which with --incident widens the alert). "
+        "The summary gains a `messy` object counting what was left out and delayed; "
+        "--dry-run also writes plan.jsonl (wave, publish_at, reason, kind, payload)",
     )
     p.add_argument(
         "--rate",
@@ -97,8 +111,9 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def write_day(sim, out: Path) -> dict[str, str]:
-    """The day as JSON-lines files (one per kind) plus truth.json."""
+def write_day(sim, out: Path, messy=None) -> dict[str, str]:
+    """The day as JSON-lines files (one per kind) plus truth.json; with `messy`, its
+    payloads in publishing order, plus plan.jsonl (the publishing plan)."""
     out.mkdir(parents=True, exist_ok=True)
     lists = {
         "location": sim.locations,
@@ -106,6 +121,8 @@ def write_day(sim, out: Path) -> dict[str, str]:
         "chain_event": sim.chain_events,
         "lab_result": sim.lab_results,
     }
+    if messy is not None:
+        lists = {kind: [p for k, p in messy.messages() if k == kind] for kind in FILES}
     written = {}
     for kind, filename in FILES.items():
         path = out / filename
@@ -118,6 +135,16 @@ def write_day(sim, out: Path) -> dict[str, str]:
         dumps(sim.truth.to_json() if sim.truth else None) + "\n", encoding="utf-8"
     )
     written["truth"] = str(truth_path)
+    if messy is not None:
+        plan_path = out / "plan.jsonl"
+        with plan_path.open("w", encoding="utf-8") as f:
+            for p in messy.plan:
+                row = {"wave": p.wave, "publish_at": p.publish_at.isoformat(), "reason": p.reason}
+                f.write(
+                    json.dumps({**row, "kind": p.kind, "payload": p.payload}, ensure_ascii=False)
+                    + "\n"
+                )
+        written["plan"] = str(plan_path)
     return written
 
 
@@ -154,8 +181,14 @@ def run_simulate(args) -> int:
         "incident": sim.incident,
         "counts": sim.counts(),
     }
+    messy = None
+    if args.messy:
+        from foodtrace.simulate.messy import make_messy
+
+        messy = make_messy(sim, args.seed)
+        summary["messy"] = messy.summary()
     if args.dry_run:
-        summary["files"] = write_day(sim, args.out)
+        summary["files"] = write_day(sim, args.out, messy)
     else:
         from foodtrace.ingest.publish import (
             Publisher,
@@ -165,7 +198,7 @@ def run_simulate(args) -> int:
             progress_bar,
         )
 
-        outgoing = list(plan(sim.messages(), args.batch))
+        outgoing = list(plan((messy or sim).messages(), args.batch))
         total = sum(summary["counts"].values())
         try:
             with (
@@ -200,6 +233,17 @@ def _human(summary: dict, truth: dict | None, stream) -> None:
         f"{c['locations']} locations, {c['products']} products, {c['chain_events']} chain "
         f"events, {c['lab_results']} lab results"
     ]
+    if "messy" in summary:
+        m = summary["messy"]
+        lines.append(
+            f"messy: left out {m['dropped_kdes']} optional KDEs, {m['dropped_product_codes']} "
+            f"lab product codes and every reference_document of "
+            f"{m['no_reference_document_sender']} ({m['dropped_reference_documents']} events); "
+            f"{m['late']} chain events late, {m['late_master']} master data after their "
+            f"events, {m['receivings_before_shipping']} receivings before their shipping, "
+            f"{m['lab_results_before_their_lot']} lab results before their lot; waves "
+            + " + ".join(str(n) for n in m["waves"])
+        )
     if "files" in summary:
         lines.append("wrote " + ", ".join(summary["files"].values()))
     if "publish" in summary:

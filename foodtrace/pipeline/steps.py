@@ -8,6 +8,7 @@ them as XCom JSON and the CLI can rebuild them.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -18,6 +19,7 @@ from foodtrace.config import MqttSettings, mqtt_settings
 from foodtrace.config import database_url as configured_database_url
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -30,9 +32,10 @@ class ValidateResult:
     checked: int = 0
     promoted: int = 0
     quarantined: int = 0
-    held: int = 0
+    findings: int = 0  # recorded on promoted rows
     run_ids: list[int] = field(default_factory=list)
     report_path: str | None = None
+    notified: int | None = None  # sender notices published; None: no MQTT configured
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,6 +52,7 @@ class LinkResult:
     lab_results: int = 0
     edges: int = 0
     lot_locations: int = 0
+    rescope_queued: int = 0  # open alerts that late data may have changed
     seconds: float = 0.0
 
     @property
@@ -66,6 +70,7 @@ class LinkResult:
 @dataclass(frozen=True)
 class AlertResult:
     alerts: list[str] = field(default_factory=list)  # raised, upgraded or cleared
+    rescoped: list[str] = field(default_factory=list)  # new versions from late data
     delivered: int | None = None  # None: FOODTRACE_MQTT_URL not set, nothing published
     seconds: float = 0.0
 
@@ -102,10 +107,11 @@ class PipelineReport:
         )
         return [
             f"validate: {v.checked} checked, {v.promoted} promoted, {v.quarantined} quarantined, "
-            f"{v.held} held ({v.seconds:.1f} s)",
+            f"{v.findings} findings ({v.seconds:.1f} s)",
             f"link:     {lk.events} events and {lk.lab_results} lab results linked, "
             f"{lk.edges} lot edges, {lk.lot_locations} lot locations ({lk.seconds:.1f} s)",
-            f"alerts:   {len(a.alerts)} raised/upgraded/cleared, {delivered} ({a.seconds:.1f} s)",
+            f"alerts:   {len(a.alerts)} raised/upgraded/cleared, {len(a.rescoped)} re-scoped by "
+            f"late data, {delivered} ({a.seconds:.1f} s)",
             f"validation report: {v.report_path or '(nothing was validated)'}",
         ]
 
@@ -121,21 +127,41 @@ def validate_step(
     *,
     report_dir: Path | None = None,
     now: datetime | None = None,
+    mqtt: MqttSettings | None = None,
 ) -> ValidateResult:
-    """Pipeline step 1: validate landing and promote to core."""
+    """Pipeline step 1: validate landing and promote to core, then tell the senders
+    (when an MQTT broker is configured) what was rejected or stored with findings."""
     from foodtrace.validate.promote import validate_and_promote
 
+    settings = mqtt or mqtt_settings(required=False)
     with _connect(database_url) as conn:
         stats = validate_and_promote(conn, report_dir=report_dir, now=now)
+        notified = _tell_senders(conn, settings)
     return ValidateResult(
         checked=stats.checked,
         promoted=stats.promoted,
         quarantined=stats.quarantined,
-        held=stats.held,
+        findings=stats.findings,
         run_ids=stats.run_ids,
         report_path=stats.report_path,
+        notified=notified,
         seconds=stats.seconds,
     )
+
+
+def _tell_senders(conn, settings: MqttSettings | None) -> int | None:
+    """Publish pending sender notices; a broker that refuses some leaves them queued
+    for the next step (they must not stop promotion from reaching the trace)."""
+    if settings is None:
+        return None
+    from foodtrace.mqtt_publish import DeliveryError
+    from foodtrace.validate.notices import deliver_notices
+
+    try:
+        return deliver_notices(conn, settings)
+    except DeliveryError as exc:
+        log.warning("%s", exc)
+        return 0
 
 
 def link_step(database_url: str | None = None) -> LinkResult:
@@ -144,31 +170,40 @@ def link_step(database_url: str | None = None) -> LinkResult:
 
     with _connect(database_url) as conn:
         stats = link(conn)
+        row = conn.execute(
+            "SELECT count(DISTINCT alert_id) FROM core.alert_rescope_queue"
+        ).fetchone()
     return LinkResult(
         events=stats.events,
         lab_results=stats.lab_results,
         edges=stats.edges,
         lot_locations=stats.lot_locations,
+        rescope_queued=row[0] if row else 0,
         seconds=stats.seconds,
     )
 
 
 def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = None) -> AlertResult:
-    """Pipeline step 3: judge new lab results (alerts team) and, when an MQTT broker is
-    configured (FOODTRACE_MQTT_URL or `mqtt`), publish the pending alert messages."""
+    """Pipeline step 3: judge new lab results, re-scope the open alerts that late data
+    touched and, when an MQTT broker is configured (FOODTRACE_MQTT_URL or `mqtt`),
+    publish the pending alert messages (and sender notices an earlier step left)."""
     from foodtrace.alerts.engine import evaluate
+    from foodtrace.alerts.rescope import rescope
 
     started = time.perf_counter()
     settings = mqtt or mqtt_settings(required=False)
     with _connect(database_url) as conn:
         changed = evaluate(conn)
+        rescoped = rescope(conn)
         delivered = None
         if settings is not None:
             from foodtrace.alerts.outbox import deliver
 
             delivered = deliver(conn, settings)
+            _tell_senders(conn, settings)
     return AlertResult(
         alerts=[str(a) for a in changed],
+        rescoped=[str(a) for a in rescoped],
         delivered=delivered,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -182,7 +217,7 @@ def run_once(
 ) -> PipelineReport:
     """validate -> link -> alerts, in this process, without Airflow."""
     return PipelineReport(
-        validate=validate_step(database_url, report_dir=report_dir),
+        validate=validate_step(database_url, report_dir=report_dir, mqtt=mqtt),
         link=link_step(database_url),
         alert=alert_step(database_url, mqtt=mqtt),
         mode="direct",

@@ -1,15 +1,15 @@
-"""From expectation results to a decision per row: promote, quarantine or hold (pure)."""
+"""From expectation results to a decision per row: promote (with its findings) or
+quarantine (pure)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from foodtrace.validate.rules import UNMATCHED_REFERENCE, Rule
+from foodtrace.validate.rules import Rule
 
-Outcome = Literal["promoted", "quarantined", "held"]
+Outcome = Literal["promoted", "quarantined"]
 SAMPLE_SIZE = 10  # message ids kept per failed expectation in ops.validation_results
 
 
@@ -49,74 +49,56 @@ class RuleTally:
 
 @dataclass(frozen=True)
 class Decision:
+    """`reasons`: why a quarantined row was refused (every failed rule), or the
+    findings of a promoted row (empty when it passed everything)."""
+
     message_id: str
     outcome: Outcome
     reasons: list[dict[str, Any]]
 
+    @property
+    def findings(self) -> int:
+        return len(self.reasons) if self.outcome == "promoted" else 0
+
 
 def reason(rule: Rule, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A quarantine reason in the edge's shape ({code, message, path}) plus the rule,
-    the GE expectation and the CFR section, so a reader can tell which check failed."""
-    return {
+    """A reason in the edge's shape ({code, message, path}) plus the rule, the GE
+    expectation, the CFR section, what the failure does and how bad it is; for a
+    rule a later run may answer, `value` is what the row named (e.g. the unknown
+    location id), which that run looks up."""
+    out = {
         "code": rule.code,
         "message": rule.reason_text(dict(row)),
         "path": rule.column,
         "rule": rule.name,
         "expectation": rule.expectation,
         "cfr_section": rule.cfr_section,
+        "on_failure": rule.on_failure,
+        "severity": rule.severity if rule.on_failure == "finding" else "error",
     }
+    if rule.resolves_by == "reference_arrived" and rule.column:
+        value = row.get(rule.column)
+        out["value"] = None if value is None else str(value)
+    return out
 
 
 def decide(
     message_ids: Sequence[str],
     results: Iterable[RuleResult],
     rows: Mapping[str, Mapping[str, Any]],
-    *,
-    held_since: Mapping[str, datetime | None],
-    now: datetime,
-    hold_timeout: timedelta,
 ) -> list[Decision]:
-    """A failed quarantine rule quarantines; otherwise a failed hold rule holds the
-    row, until it has been held for `hold_timeout` ('unmatched reference')."""
+    """A failed quarantine rule quarantines (the reasons name every failed rule, so
+    the sender learns all at once); failed finding rules alone promote the row
+    with those findings."""
     failed: dict[str, list[Rule]] = {}
     for res in results:
         for mid in res.failing:
             failed.setdefault(mid, []).append(res.rule)
     decisions = []
     for mid in message_ids:
-        rules = failed.get(mid)
-        if not rules:
-            decisions.append(Decision(mid, "promoted", []))
-            continue
+        rules = failed.get(mid, [])
         row = rows.get(mid, {})
-        bad = [r for r in rules if r.on_failure == "quarantine"]
-        waits = [r for r in rules if r.on_failure == "hold"]
-        if bad:
-            decisions.append(Decision(mid, "quarantined", [reason(r, row) for r in bad + waits]))
-            continue
-        wait_reasons = [reason(r, row) for r in waits]
-        since = held_since.get(mid)
-        if since is not None and now - since >= hold_timeout:
-            hours = hold_timeout.total_seconds() / 3600
-            summary = "; ".join(r["message"] for r in wait_reasons)
-            decisions.append(
-                Decision(
-                    mid,
-                    "quarantined",
-                    [
-                        {
-                            "code": UNMATCHED_REFERENCE.code,
-                            "message": f"unmatched reference after {hours:g} h on hold: {summary}",
-                            "path": None,
-                            "rule": UNMATCHED_REFERENCE.name,
-                            "expectation": None,
-                            "cfr_section": None,
-                            "held_since": since.isoformat(),
-                        },
-                        *wait_reasons,
-                    ],
-                )
-            )
-        else:
-            decisions.append(Decision(mid, "held", wait_reasons))
+        reasons = [reason(r, row) for r in rules]
+        refused = any(r.on_failure == "quarantine" for r in rules)
+        decisions.append(Decision(mid, "quarantined" if refused else "promoted", reasons))
     return decisions

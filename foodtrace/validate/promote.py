@@ -5,15 +5,20 @@ triggers in the landing transactions themselves, so a late commit is never
 skipped), in the order master data, chain events (by event time), lab results,
 in batches. Per batch, in ONE transaction: parse the rows in SQL, compute the
 columns the expectations need (suites.py runs them with great_expectations),
-decide per row (decide.py), then promote the passing rows, quarantine the failing
-ones (stage 'validation', with the failed expectations and CFR sections), mark
-every row in core.processed_messages and take the finished ones off the queue.
-Held rows stay queued and are checked again on the next run.
+decide per row (decide.py), then promote every row that can be placed in the lot
+graph, with its findings (core.findings: KDE gaps with their CFR sections, mass
+balance, time anomalies, references not known yet), quarantine the rest (stage
+'validation'), queue what each sender is told (core.sender_notices, once per
+message), resolve the earlier findings the batch answers (a TLC source derived
+from the event that assigned the lot code, master data that arrived), mark every
+row in core.processed_messages and take the batch off the queue. Nothing waits:
+a row whose references are not there yet is promoted with a finding, so it is
+traced (and alerted on) at once and completed when the reference arrives.
 
 Within a batch, rows are references for each other (a shipping and the receiving
 that matches it often arrive together). A row refused for a fault of its own is
 no reference: it is taken out and the rows sharing a lot with it are judged
-again (so a receiving whose shipping was refused is held, not promoted).
+again (so a receiving whose shipping was refused has a finding, not a match).
 
 Idempotent and retry-safe: a crash loses at most the open batch, which stays
 queued; the inserts are ON CONFLICT DO NOTHING; running again over the same data
@@ -30,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +54,7 @@ from foodtrace.validate.rules import (
     PERCENT_ANALYTES,
     PRODUCE_CATEGORIES,
     PRODUCTS,
+    RECEIVED_BEFORE_SHIPPED_TOLERANCE_S,
     RULES_BY_SUITE,
     cap_mg_per_kg,
 )
@@ -60,15 +66,9 @@ log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x46_54_56_50  # "FTVP": one validator at a time
 DEFAULT_BATCH_SIZE = 50_000
-DEFAULT_HOLD_TIMEOUT = timedelta(hours=24)
 ANALYZE_MIN_ROWS = 1_000  # see _refresh_statistics
 ANALYZE_GROWTH = 0.2
 MAX_PASSES = 4  # judgements of a batch: again after excluding the refused rows
-# Rules whose verdict may depend on other rows of the same batch.
-BATCH_DEPENDENT_RULES = frozenset(
-    {"reference.tlc_assigned_once", "mass_balance.shipped_not_more_than_held"}
-)
-HOLD_TIMEOUT_ENV = "FOODTRACE_HOLD_TIMEOUT_HOURS"
 REPORT_DIR_ENV = "FOODTRACE_REPORT_DIR"
 
 _TIMESTAMPTZ_OID = 1184
@@ -82,7 +82,7 @@ class KindStats:
     checked: int = 0
     promoted: int = 0
     quarantined: int = 0
-    held: int = 0
+    findings: int = 0  # recorded on promoted rows
     batches: int = 0
 
 
@@ -108,8 +108,8 @@ class PromoteStats:
         return self._sum("quarantined")
 
     @property
-    def held(self) -> int:
-        return self._sum("held")
+    def findings(self) -> int:
+        return self._sum("findings")
 
     @property
     def run_ids(self) -> list[int]:
@@ -120,7 +120,7 @@ class PromoteStats:
             "checked": self.checked,
             "promoted": self.promoted,
             "quarantined": self.quarantined,
-            "held": self.held,
+            "findings": self.findings,
             "run_ids": self.run_ids,
             "report_path": self.report_path,
             "seconds": self.seconds,
@@ -137,7 +137,7 @@ class _Kind:
     stage: tuple[str, ...]
     frames: tuple[tuple[str, str], ...]  # (suite, frame SQL)
     promote: tuple[str, ...]
-    quarantine: str
+    resolve: tuple[str, ...]  # earlier findings the batch may answer
     exclude: str | None = None  # in-batch references: see sql.EXCLUDE_CHAIN
     related: str | None = None  # the rows to judge again then: sql.RELATED_CHAIN
     analyze: tuple[str, ...] = ()  # core tables whose statistics the next batch relies on
@@ -152,7 +152,7 @@ KINDS: tuple[_Kind, ...] = (
         sql.STAGE_MASTER,
         ((LOCATIONS, sql.FRAME_LOCATIONS), (PRODUCTS, sql.FRAME_PRODUCTS)),
         sql.PROMOTE_MASTER,
-        sql.QUARANTINE_MASTER,
+        (sql.RESOLVE_MASTER,),
     ),
     _Kind(
         "chain_event",
@@ -162,7 +162,7 @@ KINDS: tuple[_Kind, ...] = (
         sql.STAGE_CHAIN,
         ((CHAIN_EVENTS, sql.FRAME_CHAIN),),
         sql.PROMOTE_CHAIN,
-        sql.QUARANTINE_CHAIN,
+        sql.RESOLVE_CHAIN,
         exclude=sql.EXCLUDE_CHAIN,
         related=sql.RELATED_CHAIN,
         analyze=("core.events", "core.event_lots", "core.lots"),
@@ -175,7 +175,7 @@ KINDS: tuple[_Kind, ...] = (
         sql.STAGE_LAB,
         ((LAB_RESULTS, sql.FRAME_LAB),),
         sql.PROMOTE_LAB,
-        sql.QUARANTINE_LAB,
+        (),
     ),
 )
 
@@ -190,17 +190,17 @@ def _frame_params(now: datetime) -> dict[str, Any]:
         "cap_analytes": list(ANALYTES),
         "cap_values": [cap_mg_per_kg(a) for a in ANALYTES],
         "categories": list(FOOD_CATEGORIES),
+        "early_tolerance_s": RECEIVED_BEFORE_SHIPPED_TOLERANCE_S,
     }
 
 
-def hold_timeout_from_env() -> timedelta:
-    raw = os.environ.get(HOLD_TIMEOUT_ENV)
-    if not raw:
-        return DEFAULT_HOLD_TIMEOUT
-    try:
-        return timedelta(hours=float(raw))
-    except ValueError as exc:
-        raise ValueError(f"{HOLD_TIMEOUT_ENV} must be a number of hours, got {raw!r}") from exc
+# The rule names each RESOLVE_* statement answers.
+_RESOLVE_PARAMS: dict[str, Any] = {
+    "tlc_rules": ["kde.shipping.tlc_source", "kde.receiving.tlc_source"],
+    "recipient_rules": ["kde.harvesting.next_recipient", "kde.cooling.next_recipient"],
+    "location_rules": ["reference.location_known", "reference.sampled_location_known"],
+    "product_rules": ["reference.products_known", "reference.product_known"],
+}
 
 
 def default_report_dir() -> Path:
@@ -212,7 +212,6 @@ def validate_and_promote(
     conn: psycopg.Connection,
     *,
     now: datetime | None = None,
-    hold_timeout: timedelta | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     report_dir: Path | None = None,
     write_reports: bool = True,
@@ -220,8 +219,7 @@ def validate_and_promote(
 ) -> PromoteStats:
     """Validate every queued landing row and promote what passes; see the module doc.
 
-    `now` (default: the current time) is the reference for "in the future" and for
-    hold timeouts (default FOODTRACE_HOLD_TIMEOUT_HOURS or 24 h). `requeue=True`
+    `now` (default: the current time) is the reference for "in the future". `requeue=True`
     first queues every landing row that validation never decided about (a repair
     after rows were loaded with triggers disabled). The report goes to `report_dir`
     (default FOODTRACE_REPORT_DIR, else a temp folder).
@@ -230,7 +228,6 @@ def validate_and_promote(
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    hold_timeout = hold_timeout if hold_timeout is not None else hold_timeout_from_env()
     if not conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.INTRANS:
         conn.commit()
     stats = PromoteStats()
@@ -244,7 +241,7 @@ def validate_and_promote(
                 for kind in KINDS:
                     conn.execute(sql.REQUEUE.format(table=kind.table), {"kind": kind.name})
         for kind in KINDS:
-            run = _process_kind(conn, kind, now, hold_timeout, batch_size, stats)
+            run = _process_kind(conn, kind, now, batch_size, stats)
             if run is not None:
                 runs.append(run)
         if runs and write_reports:
@@ -273,7 +270,6 @@ def _process_kind(
     conn: psycopg.Connection,
     kind: _Kind,
     now: datetime,
-    hold_timeout: timedelta,
     batch_size: int,
     stats: PromoteStats,
 ) -> RunReport | None:
@@ -301,7 +297,7 @@ def _process_kind(
     kstats.run_id = run_id
     try:
         for lo in range(0, total, batch_size):
-            _process_batch(conn, kind, lo, lo + batch_size, now, hold_timeout, run, kstats)
+            _process_batch(conn, kind, lo, lo + batch_size, now, run, kstats)
     finally:
         if conn.info.transaction_status == pq.TransactionStatus.INERROR:
             conn.rollback()
@@ -316,7 +312,7 @@ def _process_kind(
                 "checked": run.checked,
                 "passed": run.promoted,
                 "failed": run.quarantined,
-                "held": run.held,
+                "findings": run.findings,
                 "success": run.success,
                 "run_id": run_id,
             },
@@ -349,7 +345,6 @@ def _process_batch(
     lo: int,
     hi: int,
     now: datetime,
-    hold_timeout: timedelta,
     run: RunReport,
     kstats: KindStats,
 ) -> None:
@@ -384,24 +379,14 @@ def _process_batch(
                 clock.lap("expectations")
             _merge(merged, results, message_ids)
             refused = []  # quarantined for a fault of their own
-            for d in decide(
-                message_ids,
-                results,
-                _failing_rows(frames, results),
-                held_since=_held_since(frames),
-                now=now,
-                hold_timeout=hold_timeout,
-            ):
+            for d in decide(message_ids, results, _failing_rows(frames, results)):
                 decided[d.message_id] = d
-                if d.outcome == "quarantined" and any(
-                    r.get("rule") not in BATCH_DEPENDENT_RULES for r in d.reasons
-                ):
+                if d.outcome == "quarantined":
                     refused.append(d.message_id)
             clock.lap("decide")
             # Rows refused for a fault of their own stop being in-batch references
             # (a refused shipping matches no receiving, a refused creation assigns no
             # lot code), and the rows that share a lot with them are judged again.
-            # Held rows stay references: they are valid data waiting for something else.
             if kind.exclude is None or kind.related is None or not refused:
                 break
             cur.execute(kind.related, {"ids": refused})
@@ -416,9 +401,15 @@ def _process_batch(
         _copy_decisions(cur, decisions)
         for statement in kind.promote:
             cur.execute(statement)
-        cur.execute(kind.quarantine)
+        kind_param = {"kind": kind.name}
+        cur.execute(sql.FINDINGS[kind.name], kind_param)
+        cur.execute(sql.QUARANTINE[kind.name], kind_param)
+        cur.execute(sql.NOTICES[kind.name], kind_param)
         _refresh_statistics(cur, kind, sum(d.outcome == "promoted" for d in decisions))
         clock.lap("promote")
+        for statement in kind.resolve:
+            cur.execute(statement, _RESOLVE_PARAMS)
+        clock.lap("resolve")
         cur.execute(sql.MARK_PROCESSED, {"kind": kind.name, "now": now, "run_id": run.run_id})
         cur.execute(sql.DEQUEUE, {"kind": kind.name})
     clock.lap("commit")
@@ -426,14 +417,15 @@ def _process_batch(
     # Committed: account for the batch.
     for res in results:
         run.tallies[res.rule.name].add(res)
-    counts = {"promoted": 0, "quarantined": 0, "held": 0}
+    counts = {"promoted": 0, "quarantined": 0, "findings": 0}
     for d in decisions:
         counts[d.outcome] += 1
-        if d.outcome != "promoted":
+        counts["findings"] += d.findings
+        if d.reasons:
             run.add_example(d.outcome, d.message_id, d.reasons)
-    for outcome, n in counts.items():
-        setattr(run, outcome, getattr(run, outcome) + n)
-        setattr(kstats, outcome, getattr(kstats, outcome) + n)
+    for name, n in counts.items():
+        setattr(run, name, getattr(run, name) + n)
+        setattr(kstats, name, getattr(kstats, name) + n)
     run.checked += len(decisions)
     kstats.checked += len(decisions)
     kstats.batches += 1
@@ -517,17 +509,6 @@ def _failing_rows(
         subset = frame[frame["message_id"].isin(failing)]
         rows.update(subset.set_index("message_id", drop=False).to_dict("index"))
     return rows
-
-
-def _held_since(frames: Sequence[pd.DataFrame]) -> dict[str, datetime | None]:
-    out: dict[str, datetime | None] = {}
-    for frame in frames:
-        if "held_since" not in frame.columns or frame.empty:
-            continue
-        held = frame[frame["held_since"].notna()]
-        for mid, since in zip(held["message_id"], held["held_since"], strict=True):
-            out[mid] = since.to_pydatetime()
-    return out
 
 
 def _copy_decisions(cur: psycopg.Cursor, decisions: Sequence[Decision]) -> None:

@@ -4,7 +4,7 @@ GX Data Docs need a file-backed context and stored validation results; the suite
 here run in an ephemeral context for speed, so the equivalent page is rendered
 from the same results: per run (message kind) the counts, then every
 expectation with its rule, CFR section, unexpected count and sample message ids,
-then examples of quarantined and held rows with their reasons. Pure rendering;
+then examples of quarantined rows and of promoted rows with findings. Pure rendering;
 `write_report` is the only I/O.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from foodtrace.validate.decide import RuleTally
 
 EXAMPLES_PER_OUTCOME = 25
+_EXAMPLE_TITLES = (("quarantined", "Quarantined rows"), ("promoted", "Promoted rows with findings"))
 
 
 @dataclass
@@ -32,10 +33,10 @@ class RunReport:
     checked: int = 0
     promoted: int = 0
     quarantined: int = 0
-    held: int = 0
+    findings: int = 0  # on promoted rows
     tallies: dict[str, RuleTally] = field(default_factory=dict)
     examples: dict[str, list[tuple[str, list[dict[str, Any]]]]] = field(
-        default_factory=lambda: {"quarantined": [], "held": []}
+        default_factory=lambda: {"quarantined": [], "promoted": []}
     )
 
     @property
@@ -59,7 +60,7 @@ def render_html(runs: Sequence[RunReport], generated_at: datetime) -> str:
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
         "padding:.3em .6em;text-align:left;vertical-align:top}"
-        ".ok{color:#176917}.fail{color:#b00020;font-weight:bold}.hold{color:#8a5a00}"
+        ".ok{color:#176917}.fail{color:#b00020;font-weight:bold}.finding{color:#8a5a00}"
         "code{font-size:.9em}</style></head><body>",
         "<h1>foodtrace validation report</h1>",
         f"<p>Generated {_e(generated_at.isoformat(timespec='seconds'))}. "
@@ -74,16 +75,17 @@ def render_html(runs: Sequence[RunReport], generated_at: datetime) -> str:
             f"<span class='{status}'>{'passed' if run.success else 'failures'}</span></h2>",
             f"<p>Suite(s) <code>{_e(run.suite_name)}</code>; started "
             f"{_e(run.started_at.isoformat(timespec='seconds'))}.</p>",
-            "<table><tr><th>checked</th><th>promoted</th><th>quarantined</th><th>held</th></tr>",
+            "<table><tr><th>checked</th><th>promoted</th><th>quarantined</th>"
+            "<th>findings on promoted rows</th></tr>",
             f"<tr><td>{run.checked}</td><td>{run.promoted}</td><td>{run.quarantined}</td>"
-            f"<td>{run.held}</td></tr></table>",
+            f"<td>{run.findings}</td></tr></table>",
             "<table><tr><th>rule</th><th>expectation</th><th>column</th><th>CFR section</th>"
             "<th>on failure</th><th>rows checked</th><th>unexpected</th>"
             "<th>sample message ids</th></tr>",
         ]
         for tally in run.tallies.values():
             rule = tally.rule
-            cls = "ok" if tally.success else ("hold" if rule.on_failure == "hold" else "fail")
+            cls = "ok" if tally.success else ("finding" if rule.on_failure == "finding" else "fail")
             parts.append(
                 f"<tr><td class='{cls}'>{_e(rule.name)}</td><td>{_e(rule.expectation)}</td>"
                 f"<td>{_e(rule.column)}</td><td>{_e(rule.cfr_section)}</td>"
@@ -92,12 +94,12 @@ def render_html(runs: Sequence[RunReport], generated_at: datetime) -> str:
                 f"<td><code>{'<br>'.join(_e(m) for m in tally.sample)}</code></td></tr>"
             )
         parts.append("</table>")
-        for outcome in ("quarantined", "held"):
+        for outcome, title in _EXAMPLE_TITLES:
             examples = run.examples.get(outcome) or []
             if not examples:
                 continue
             parts.append(
-                f"<h3>{outcome.capitalize()} rows (first {len(examples)})</h3><table>"
+                f"<h3>{title} (first {len(examples)})</h3><table>"
                 "<tr><th>message id</th><th>reasons</th></tr>"
             )
             for mid, reasons in examples:
@@ -120,7 +122,7 @@ def render_markdown(runs: Sequence[RunReport], generated_at: datetime) -> str:
             f"## Run {run.run_id}: {run.kind} ({'passed' if run.success else 'failures'})",
             "",
             f"checked {run.checked}, promoted {run.promoted}, quarantined {run.quarantined}, "
-            f"held {run.held}; suite(s) `{run.suite_name}`",
+            f"findings {run.findings}; suite(s) `{run.suite_name}`",
             "",
             "| rule | CFR section | on failure | checked | unexpected |",
             "|---|---|---|---|---|",
@@ -131,10 +133,10 @@ def render_markdown(runs: Sequence[RunReport], generated_at: datetime) -> str:
                 f"| {t.element_count} | {t.unexpected_count} |"
             )
         lines.append("")
-        for outcome in ("quarantined", "held"):
+        for outcome, title in _EXAMPLE_TITLES:
             for mid, reasons in run.examples.get(outcome) or []:
                 msgs = "; ".join(str(r.get("message")) for r in reasons)
-                lines.append(f"- {outcome} `{mid}`: {msgs}")
+                lines.append(f"- {title.lower()} `{mid}`: {msgs}")
         lines.append("")
     return "\n".join(lines)
 

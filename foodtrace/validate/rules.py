@@ -8,11 +8,18 @@ to reasons. So every check, row-local or SQL-derived, is reported the same way:
 as a GE expectation result with its rule name and, for FSMA 204 Key Data
 Elements, the 21 CFR section (see ../shared/domain/fsma204.md).
 
-`on_failure`:
-- quarantine: the row is wrong; it goes to landing.quarantine (stage 'validation').
-- hold: a reference is not there *yet* (lot, location, product, the shipping a
-  receiving matches); the row waits and is checked again on the next run, and is
-  quarantined as 'unmatched reference' once its hold times out.
+`on_failure` (spec 2.4: missing data widens and flags an answer, never narrows it):
+- quarantine: the row cannot be placed in the lot graph at all (no lot code, no
+  location or time, a transformation without outputs, a value that is no number
+  or unit); it goes to landing.quarantine (stage 'validation').
+- finding: the row is promoted and traced all the same, and the failure is
+  recorded on it in core.findings with its severity: a KDE gap, no reference
+  document, a mass-balance excess, a time anomaly, or a reference that is not
+  known yet (a location, product or lot; resolved when it arrives). Findings
+  whose rule has a `resolves_by` are answered later by the graph itself
+  (`derived`: the TLC source from the event that assigned the lot code, a
+  harvest's next recipient from the lot's first shipping) or by the reference
+  arriving (`reference_arrived`).
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ from foodtrace.reference import (
     UNITS,
 )
 
-OnFailure = Literal["quarantine", "hold"]
+OnFailure = Literal["quarantine", "finding"]
+Severity = Literal["info", "warning", "error"]
+ResolvesBy = Literal["derived", "reference_arrived"]
 
 # Suites, one per message shape.
 CHAIN_EVENTS = "foodtrace.chain_events"
@@ -53,6 +62,9 @@ ANALYTE_CAP_MG_PER_KG: dict[str, float] = {
     "borax": 10_000.0,
 }
 MASS_UNITS_KG: dict[str, float] = {"kg": 1.0, "t": 1000.0}
+# A receiving dated before the shipping it matches: clocks of two businesses
+# differ by minutes, not by this much.
+RECEIVED_BEFORE_SHIPPED_TOLERANCE_S = 900.0
 
 
 def cap_mg_per_kg(analyte: str) -> float:
@@ -92,6 +104,8 @@ class Rule:
     on_failure: OnFailure = "quarantine"
     code: str = "validation"  # reason code: kde_missing, timestamp, reference, ...
     context: tuple[str, ...] = field(default=())  # extra columns the message uses
+    severity: Severity = "warning"  # of the finding (on_failure == "finding")
+    resolves_by: ResolvesBy | None = None  # how a later run may answer the finding
 
     @property
     def column(self) -> str | None:
@@ -275,18 +289,43 @@ _KDES: tuple[tuple[str, str, str, str | None], ...] = (
 )
 
 
+# KDE columns without which an event cannot be placed in the lot graph: the
+# lines (lot, product, quantity), where and when. A gap here quarantines; every
+# other KDE gap is a finding on the promoted event.
+PLACING_COLUMNS: frozenset[str] = frozenset(
+    {
+        "lots_tlc",
+        "lots_qty",
+        "lots_product",
+        "inputs_tlc",
+        "inputs_qty",
+        "inputs_product",
+        "outputs_tlc",
+        "outputs_qty",
+        "outputs_product",
+        "location_id",
+        "event_time_utc",
+    }
+)
+# KDEs the lot graph can answer once the event that knows them is there.
+DERIVABLE_COLUMNS: frozenset[str] = frozenset({"tlc_source", "next_recipient"})
+
+
 def _kde_rules() -> Iterator[Rule]:
     for event_type, label, column, cfr in _KDES:
+        placing = column in PLACING_COLUMNS
         yield Rule(
             name=f"kde.{event_type}.{column}",
             suite=CHAIN_EVENTS,
             expectation="ExpectColumnValuesToNotBeNull",
             kwargs=_not_null(column),
             message=f"{event_type} event lacks {label}"
-            + ("" if cfr else " (required by foodtrace/chain-event/v1)"),
+            + ("" if cfr or not placing else " (required by foodtrace/chain-event/v1)"),
             cfr_section=cfr,
             when=("event_type", (event_type,)),
             code="kde_missing",
+            on_failure="quarantine" if placing else "finding",
+            resolves_by="derived" if column in DERIVABLE_COLUMNS else None,
         )
 
 
@@ -325,6 +364,7 @@ CHAIN_RULES: tuple[Rule, ...] = (
         {"column": "seconds_in_future", "max_value": CLOCK_SKEW_S},
         "event_time {event_time_raw} is in the future",
         code="timestamp",
+        on_failure="finding",
     ),
     *_kde_rules(),
     # Lot codes are globally unique: only one event may assign one.
@@ -337,6 +377,8 @@ CHAIN_RULES: tuple[Rule, ...] = (
         "lot code is assigned once",
         cfr_section="21 CFR 1.1320",
         code="reference",
+        on_failure="finding",
+        severity="error",
     ),
     # Mass balance (kg and t only; other units are not comparable).
     Rule(
@@ -347,6 +389,7 @@ CHAIN_RULES: tuple[Rule, ...] = (
         "transformation outputs ({outputs_kg} kg) exceed its inputs ({inputs_kg} kg) by more "
         f"than {MASS_BALANCE_TOLERANCE:.0%}",
         code="mass_balance",
+        on_failure="finding",
     ),
     Rule(
         "mass_balance.shipped_not_more_than_held",
@@ -357,16 +400,30 @@ CHAIN_RULES: tuple[Rule, ...] = (
         f"so far against {{available_kg}} kg that arrived there (tolerance "
         f"{MASS_BALANCE_TOLERANCE:.0%})",
         code="mass_balance",
+        on_failure="finding",
     ),
-    # Referential waits.
+    Rule(
+        "timestamp.received_before_shipped",
+        CHAIN_EVENTS,
+        "ExpectColumnValuesToBeNull",
+        {"column": "early_receipt_lot"},
+        "receiving of lot {early_receipt_lot} at {location_id} ({event_time_raw}) is dated "
+        "before the shipping it matches ({matched_shipped_at}) by more than "
+        f"{RECEIVED_BEFORE_SHIPPED_TOLERANCE_S / 60:g} minutes",
+        code="timestamp",
+        on_failure="finding",
+    ),
+    # References not known yet: linked under the id as given, completed on arrival.
     Rule(
         "reference.location_known",
         CHAIN_EVENTS,
         "ExpectColumnValuesToBeNull",
         {"column": "unknown_location"},
         "location {unknown_location} is not known (no master data for it yet)",
-        on_failure="hold",
+        on_failure="finding",
         code="reference",
+        severity="info",
+        resolves_by="reference_arrived",
     ),
     Rule(
         "reference.products_known",
@@ -374,8 +431,10 @@ CHAIN_RULES: tuple[Rule, ...] = (
         "ExpectColumnValuesToBeNull",
         {"column": "unknown_product"},
         "product {unknown_product} is not known (no master data for it yet)",
-        on_failure="hold",
+        on_failure="finding",
         code="reference",
+        severity="info",
+        resolves_by="reference_arrived",
     ),
     Rule(
         "reference.receiving_matches_shipping",
@@ -384,8 +443,10 @@ CHAIN_RULES: tuple[Rule, ...] = (
         {"column": "unmatched_lot"},
         "receiving of lot {unmatched_lot} at {location_id} matches no shipping of that lot "
         "from {source_location_id} to this location yet",
-        on_failure="hold",
+        on_failure="finding",
         code="reference",
+        severity="info",
+        resolves_by="reference_arrived",
     ),
 )
 
@@ -517,6 +578,7 @@ LAB_RULES: tuple[Rule, ...] = (
         {"column": "tested_in_future_s", "max_value": CLOCK_SKEW_S},
         "tested_at {tested_at_raw} is in the future",
         code="timestamp",
+        on_failure="finding",
     ),
     Rule(
         "timestamp.sampled_not_future",
@@ -525,6 +587,7 @@ LAB_RULES: tuple[Rule, ...] = (
         {"column": "sampled_in_future_s", "max_value": CLOCK_SKEW_S},
         "sampled_at {sampled_at_raw} is in the future",
         code="timestamp",
+        on_failure="finding",
     ),
     Rule(
         "timestamp.tested_after_sampled",
@@ -538,6 +601,7 @@ LAB_RULES: tuple[Rule, ...] = (
         },
         "tested_at {tested_at_raw} is before sampled_at {sampled_at_raw}",
         code="timestamp",
+        on_failure="finding",
     ),
     Rule(
         "reference.lot_known",
@@ -545,8 +609,10 @@ LAB_RULES: tuple[Rule, ...] = (
         "ExpectColumnValuesToBeNull",
         {"column": "unknown_lot"},
         "lot {unknown_lot} is not known (no chain event names it yet)",
-        on_failure="hold",
+        on_failure="finding",
         code="reference",
+        severity="info",
+        resolves_by="reference_arrived",
     ),
     Rule(
         "reference.sampled_location_known",
@@ -554,8 +620,10 @@ LAB_RULES: tuple[Rule, ...] = (
         "ExpectColumnValuesToBeNull",
         {"column": "unknown_location"},
         "sampled location {unknown_location} is not known (no master data for it yet)",
-        on_failure="hold",
+        on_failure="finding",
         code="reference",
+        severity="info",
+        resolves_by="reference_arrived",
     ),
     Rule(
         "reference.product_known",
@@ -563,8 +631,10 @@ LAB_RULES: tuple[Rule, ...] = (
         "ExpectColumnValuesToBeNull",
         {"column": "unknown_product"},
         "product {unknown_product} is not known (no master data for it yet)",
-        on_failure="hold",
+        on_failure="finding",
         code="reference",
+        severity="info",
+        resolves_by="reference_arrived",
     ),
 )
 
@@ -644,12 +714,3 @@ RULES_BY_SUITE: dict[str, tuple[Rule, ...]] = {
 }
 ALL_RULES: tuple[Rule, ...] = tuple(r for rules in RULES_BY_SUITE.values() for r in rules)
 RULES_BY_NAME: dict[str, Rule] = {r.name: r for r in ALL_RULES}
-
-UNMATCHED_REFERENCE = Rule(
-    "reference.hold_timeout",
-    "",
-    "hold timeout",
-    {},
-    "unmatched reference",
-    code="unmatched_reference",
-)

@@ -5,8 +5,10 @@ parsed once into ft_ce / ft_lines (chain events), ft_lab or ft_md (temporary,
 dropped at COMMIT); the FRAME queries compute every column the expectations assert,
 including the ones that need core (referential waits, lot-code uniqueness, mass
 balance); after the decisions are copied into ft_decision, the PROMOTE statements
-move the passing rows into core, the failing ones into landing.quarantine, record
-core.processed_messages and take the finished keys off landing.validation_queue.
+move the passing rows into core (their findings into core.findings), the refused
+ones into landing.quarantine, queue what the senders are told (core.sender_notices),
+answer earlier findings the new rows resolve (RESOLVE_*), record
+core.processed_messages and take the batch's keys off landing.validation_queue.
 
 Parameters are always bound (%(name)s); lists travel as arrays.
 """
@@ -165,6 +167,29 @@ unmatched AS (
             AND s.destination_location_id = r.location_id)
     ORDER BY r.message_id, r.position
 ),
+-- A receiving dated well before the earliest shipping it matches (a time anomaly).
+early_receipt AS (
+    SELECT DISTINCT ON (r.message_id) r.message_id, r.lot_code, m.shipped_at
+    FROM ft_lines r
+    CROSS JOIN LATERAL (
+        SELECT min(x.t) AS shipped_at FROM (
+            SELECT e.event_time AS t
+            FROM core.event_lots el
+            JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
+            WHERE el.lot_code = r.lot_code AND el.role = 'lot' AND e.event_type = 'shipping'
+              AND e.location_id = r.source_location_id
+              AND e.destination_location_id = r.location_id
+            UNION ALL
+            SELECT s.event_time FROM ft_lines s
+            WHERE s.lot_code = r.lot_code AND s.role = 'lot' AND s.event_type = 'shipping'
+              AND s.location_id = r.source_location_id
+              AND s.destination_location_id = r.location_id
+        ) x
+    ) m
+    WHERE r.event_type = 'receiving' AND r.role = 'lot' AND r.lot_code IS NOT NULL
+      AND r.event_time < m.shipped_at - make_interval(secs => %(early_tolerance_s)s)
+    ORDER BY r.message_id, r.position
+),
 -- A lot code is assigned once: by an earlier promoted event (an initial packing
 -- that stood in for a creation not seen yet does not count), or by an earlier
 -- event of this batch.
@@ -282,7 +307,8 @@ SELECT e.message_id::text AS message_id,
             THEN e.location_id END AS unknown_location,
        up.product_code AS unknown_product,
        um.lot_code AS unmatched_lot,
-       pm.held_since
+       er.lot_code AS early_receipt_lot,
+       er.shipped_at AS matched_shipped_at
 FROM ft_ce e
 LEFT JOIN stats s ON s.message_id = e.message_id
 LEFT JOIN first_category fc ON fc.message_id = e.message_id
@@ -290,7 +316,7 @@ LEFT JOIN unknown_product up ON up.message_id = e.message_id
 LEFT JOIN unmatched um ON um.message_id = e.message_id
 LEFT JOIN tlc_conflict tc ON tc.message_id = e.message_id
 LEFT JOIN overshipped os ON os.message_id = e.message_id
-LEFT JOIN core.processed_messages pm ON pm.kind = 'chain_event' AND pm.message_id = e.message_id
+LEFT JOIN early_receipt er ON er.message_id = e.message_id
 WHERE NOT (e.message_id = ANY(%(excluded)s::uuid[]))
   AND (%(only)s::uuid[] IS NULL OR e.message_id = ANY(%(only)s::uuid[]))
 """
@@ -374,15 +400,6 @@ ORDER BY l.lot_code, l.event_time, l.message_id
 ON CONFLICT (lot_code) DO NOTHING""",
 )
 
-QUARANTINE_CHAIN = """
-INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id, message_id,
-                                element_index, raw, reasons)
-SELECT sha256(convert_to('validation:chain_event:' || e.message_id::text, 'UTF8')), 'validation',
-       e.received_at, e.topic, e.actor_id, e.message_id, NULL,
-       convert_to(e.payload::text, 'UTF8'), d.reasons
-FROM ft_ce e JOIN ft_decision d ON d.message_id = e.message_id AND d.outcome = 'quarantined'
-ON CONFLICT DO NOTHING"""
-
 # --- lab results -----------------------------------------------------------------------
 
 STAGE_LAB = (
@@ -430,15 +447,13 @@ SELECT b.message_id::text AS message_id,
             THEN b.sampled_location_id END AS unknown_location,
        CASE WHEN coalesce(b.product_code, lot.product_code) IS NOT NULL
                  AND prod.product_code IS NULL
-            THEN coalesce(b.product_code, lot.product_code) END AS unknown_product,
-       pm.held_since
+            THEN coalesce(b.product_code, lot.product_code) END AS unknown_product
 FROM ft_lab b
 LEFT JOIN core.lots lot ON lot.lot_code = b.lot_code
 LEFT JOIN core.locations loc ON loc.location_id = b.sampled_location_id
 LEFT JOIN core.products prod ON prod.product_code = coalesce(b.product_code, lot.product_code)
 LEFT JOIN unnest(%(cap_analytes)s::text[], %(cap_values)s::numeric[]) cap(analyte, cap)
        ON cap.analyte = b.analyte
-LEFT JOIN core.processed_messages pm ON pm.kind = 'lab_result' AND pm.message_id = b.message_id
 """
 
 PROMOTE_LAB = (
@@ -455,15 +470,6 @@ FROM ft_lab b {_PROMOTED.format(alias="b")}
 LEFT JOIN core.lots lot ON lot.lot_code = b.lot_code
 ON CONFLICT DO NOTHING""",
 )
-
-QUARANTINE_LAB = """
-INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id, message_id,
-                                element_index, raw, reasons)
-SELECT sha256(convert_to('validation:lab_result:' || b.message_id::text, 'UTF8')), 'validation',
-       b.received_at, b.topic, b.lab_id, b.message_id, NULL,
-       convert_to(b.payload::text, 'UTF8'), d.reasons
-FROM ft_lab b JOIN ft_decision d ON d.message_id = b.message_id AND d.outcome = 'quarantined'
-ON CONFLICT DO NOTHING"""
 
 # --- master data -----------------------------------------------------------------------
 
@@ -537,34 +543,164 @@ ON CONFLICT (product_code) DO UPDATE SET
     updated_at = EXCLUDED.updated_at""",
 )
 
-QUARANTINE_MASTER = """
+# --- what every kind does with its decisions ------------------------------------------
+
+# The staged rows of each kind, in one shape: the sender (NULL for master data,
+# which comes from the registry), what and when, where it came from, the payload.
+STAGED: dict[str, str] = {
+    "chain_event": "SELECT message_id, actor_id AS sender_id, event_type, event_time, topic, "
+    "received_at, payload FROM ft_ce",
+    "lab_result": "SELECT message_id, lab_id AS sender_id, 'lab_result'::text AS event_type, "
+    "tested_at AS event_time, topic, received_at, payload FROM ft_lab",
+    "master_data": "SELECT message_id, NULL::text AS sender_id, kind AS event_type, "
+    "NULL::timestamptz AS event_time, topic, received_at, payload FROM ft_md",
+}
+
+_QUARANTINE = """
 INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id, message_id,
                                 element_index, raw, reasons)
-SELECT sha256(convert_to('validation:master_data:' || m.message_id::text, 'UTF8')), 'validation',
-       m.received_at, m.topic, NULL, m.message_id, NULL,
-       convert_to(m.payload::text, 'UTF8'), d.reasons
-FROM ft_md m JOIN ft_decision d ON d.message_id = m.message_id AND d.outcome = 'quarantined'
+SELECT sha256(convert_to('validation:' || %(kind)s || ':' || s.message_id::text, 'UTF8')),
+       'validation', s.received_at, s.topic, s.sender_id, s.message_id, NULL,
+       convert_to(s.payload::text, 'UTF8'), d.reasons
+FROM ({staged}) s JOIN ft_decision d ON d.message_id = s.message_id AND d.outcome = 'quarantined'
 ON CONFLICT DO NOTHING"""
+
+# A promoted row's reasons are its findings (decide.reason() gives their shape).
+_FINDINGS = """
+INSERT INTO core.findings (kind, message_id, sender_id, event_type, event_time, rule, code,
+                           severity, cfr_section, message, path, detail)
+SELECT %(kind)s, s.message_id, s.sender_id, s.event_type, s.event_time, r->>'rule', r->>'code',
+       r->>'severity', r->>'cfr_section', r->>'message', r->>'path',
+       CASE WHEN r ? 'value' THEN jsonb_build_object('value', r->'value') ELSE '{{}}'::jsonb END
+FROM ({staged}) s
+JOIN ft_decision d ON d.message_id = s.message_id AND d.outcome = 'promoted'
+CROSS JOIN LATERAL jsonb_array_elements(d.reasons) r
+ON CONFLICT (message_id, rule) DO NOTHING"""
+
+# Spec 2.4: a rejection, or a stored message's findings, told once per message.
+_NOTICES = """
+INSERT INTO core.sender_notices (kind, message_id, stage, sender_id, topic, stored, body)
+SELECT %(kind)s, s.message_id, 'validation', s.sender_id, s.topic, d.outcome = 'promoted',
+       jsonb_build_object('message_id', s.message_id::text, 'stage', 'validation',
+                          'stored', d.outcome = 'promoted', 'reasons', d.reasons,
+                          'topic', s.topic, 'received_at', s.received_at)
+FROM ({staged}) s JOIN ft_decision d ON d.message_id = s.message_id
+WHERE jsonb_array_length(d.reasons) > 0
+ON CONFLICT (message_id, stage) DO NOTHING"""
+
+QUARANTINE: dict[str, str] = {k: _QUARANTINE.format(staged=v) for k, v in STAGED.items()}
+FINDINGS: dict[str, str] = {k: _FINDINGS.format(staged=v) for k, v in STAGED.items()}
+NOTICES: dict[str, str] = {k: _NOTICES.format(staged=v) for k, v in STAGED.items()}
+
+# --- findings a new batch answers ----------------------------------------------------------
+# Each looks only at the findings the batch can answer: those of its own rows,
+# and those naming what it brought (a lot's creation, a shipping, master data).
+
+_PROMOTED_LINES = (
+    "SELECT l.lot_code, l.event_type, l.role, l.location_id, l.destination_location_id "
+    "FROM ft_lines l JOIN ft_decision d ON d.message_id = l.message_id AND d.outcome = 'promoted' "
+    "WHERE l.lot_code IS NOT NULL"
+)
+
+# The TLC source of a shipping or receiving: where the codes of its lots were
+# assigned, once the events that assigned them are in.
+RESOLVE_TLC_SOURCE = f"""
+WITH touched AS (
+    SELECT message_id FROM ft_ce
+    UNION
+    SELECT el.message_id FROM core.event_lots el
+    WHERE el.lot_code IN (SELECT n.lot_code FROM ({_PROMOTED_LINES}) n WHERE {_creates("n")})
+),
+derived AS (
+    SELECT f.finding_id,
+           string_agg(DISTINCT l.tlc_source_location_id, ' ') AS value,
+           bool_and(l.created_by_message_id IS NOT NULL AND l.tlc_source_location_id IS NOT NULL)
+               AS known
+    FROM core.findings f
+    JOIN touched t ON t.message_id = f.message_id
+    JOIN core.event_lots el ON el.message_id = f.message_id AND el.role = 'lot'
+    LEFT JOIN core.lots l ON l.lot_code = el.lot_code
+    WHERE f.resolved_at IS NULL AND f.rule = ANY(%(tlc_rules)s)
+    GROUP BY f.finding_id
+)
+UPDATE core.findings f SET resolved_at = now(), resolution = 'derived', resolved_value = d.value
+FROM derived d WHERE f.finding_id = d.finding_id AND d.known"""
+
+# A harvest's (or cooling's) next recipient: the destination of the lot's first
+# shipping from that place.
+RESOLVE_NEXT_RECIPIENT = f"""
+WITH touched AS (
+    SELECT message_id FROM ft_ce WHERE event_type IN ('harvesting', 'cooling')
+    UNION
+    SELECT el.message_id FROM core.event_lots el
+    WHERE el.lot_code IN (SELECT n.lot_code FROM ({_PROMOTED_LINES}) n
+                          WHERE n.event_type = 'shipping' AND n.role = 'lot')
+),
+derived AS (
+    SELECT DISTINCT ON (f.finding_id) f.finding_id, s.destination_location_id AS value
+    FROM core.findings f
+    JOIN touched t ON t.message_id = f.message_id
+    JOIN core.events h ON h.message_id = f.message_id
+    JOIN core.event_lots hl ON hl.message_id = h.message_id AND hl.event_time = h.event_time
+                           AND hl.role = 'lot'
+    JOIN core.event_lots sl ON sl.lot_code = hl.lot_code AND sl.role = 'lot'
+    JOIN core.events s ON s.message_id = sl.message_id AND s.event_time = sl.event_time
+                      AND s.event_type = 'shipping' AND s.location_id = h.location_id
+    WHERE f.resolved_at IS NULL AND f.rule = ANY(%(recipient_rules)s)
+    ORDER BY f.finding_id, s.event_time, s.message_id
+)
+UPDATE core.findings f SET resolved_at = now(), resolution = 'derived', resolved_value = d.value
+FROM derived d WHERE f.finding_id = d.finding_id"""
+
+# A receiving that matched no shipping, once the shipping arrives.
+RESOLVE_RECEIVING_MATCH = f"""
+UPDATE core.findings f SET resolved_at = now(), resolution = 'reference_arrived',
+                           resolved_value = n.location_id
+FROM ({_PROMOTED_LINES}) n, core.events r
+WHERE f.resolved_at IS NULL AND f.rule = 'reference.receiving_matches_shipping'
+  AND n.event_type = 'shipping' AND n.role = 'lot' AND f.detail->>'value' = n.lot_code
+  AND r.message_id = f.message_id AND r.location_id = n.destination_location_id
+  AND r.source_location_id = n.location_id"""
+
+# A lab result on a lot no chain event had named, once one does.
+RESOLVE_LAB_LOT = f"""
+UPDATE core.findings f SET resolved_at = now(), resolution = 'reference_arrived'
+WHERE f.resolved_at IS NULL AND f.rule = 'reference.lot_known'
+  AND f.detail->>'value' IN (SELECT n.lot_code FROM ({_PROMOTED_LINES}) n)"""
+
+# Locations and products named before their master data arrived.
+RESOLVE_MASTER = """
+UPDATE core.findings f SET resolved_at = now(), resolution = 'reference_arrived'
+FROM ft_md m JOIN ft_decision d ON d.message_id = m.message_id AND d.outcome = 'promoted'
+WHERE f.resolved_at IS NULL AND f.detail->>'value' = m.natural_key
+  AND ((m.kind = 'location' AND f.rule = ANY(%(location_rules)s))
+       OR (m.kind = 'product' AND f.rule = ANY(%(product_rules)s)))"""
+
+RESOLVE_CHAIN: tuple[str, ...] = (
+    RESOLVE_TLC_SOURCE,
+    RESOLVE_NEXT_RECIPIENT,
+    RESOLVE_RECEIVING_MATCH,
+    RESOLVE_LAB_LOT,
+)
 
 # --- bookkeeping (every kind) ------------------------------------------------------------
 
 MARK_PROCESSED = """
 INSERT INTO core.processed_messages (kind, message_id, outcome, reasons, held_since,
                                      processed_at, run_id)
-SELECT %(kind)s, d.message_id, d.outcome, d.reasons,
-       CASE WHEN d.outcome = 'held' THEN %(now)s END, %(now)s, %(run_id)s
+SELECT %(kind)s, d.message_id, d.outcome, d.reasons, NULL, %(now)s, %(run_id)s
 FROM ft_decision d
 ON CONFLICT (kind, message_id) DO UPDATE SET
     outcome = EXCLUDED.outcome,
     reasons = EXCLUDED.reasons,
-    held_since = coalesce(core.processed_messages.held_since, EXCLUDED.held_since),
+    held_since = NULL,
     processed_at = EXCLUDED.processed_at,
     run_id = EXCLUDED.run_id"""
 
 DEQUEUE = """
 DELETE FROM landing.validation_queue q
 USING ft_decision d
-WHERE q.kind = %(kind)s AND q.message_id = d.message_id AND d.outcome <> 'held'"""
+WHERE q.kind = %(kind)s AND q.message_id = d.message_id"""
 
 START_RUN = """
 INSERT INTO ops.validation_runs (kind, suite_name, started_at) VALUES (%s, %s, %s)
@@ -573,7 +709,7 @@ RETURNING run_id"""
 FINISH_RUN = """
 UPDATE ops.validation_runs
 SET finished_at = %(finished_at)s, rows_checked = %(checked)s, rows_passed = %(passed)s,
-    rows_failed = %(failed)s, rows_held = %(held)s, success = %(success)s
+    rows_failed = %(failed)s, findings = %(findings)s, success = %(success)s
 WHERE run_id = %(run_id)s"""
 
 INSERT_RESULT = """

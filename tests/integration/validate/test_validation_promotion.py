@@ -1,11 +1,11 @@
-"""validate_and_promote(): what lands in core, held rows released or timed out,
-idempotency, late commits, master-data ordering, concurrent callers, run records."""
+"""validate_and_promote(): what lands in core, findings recorded and answered
+later (references that arrive, KDEs the graph derives), idempotency, late commits, master-data ordering, concurrent callers, run records."""
 
 from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,6 +45,8 @@ def _snapshot(conn: psycopg.Connection) -> list[tuple]:
         ("core.lab_results", "message_id, tested_at, lot_code, product_code, value_mg_per_kg"),
         ("core.locations", "location_id, name, message_id"),
         ("landing.quarantine", "message_id, stage, reasons::text"),
+        ("core.findings", "message_id, rule, severity, resolution"),
+        ("core.sender_notices", "message_id, stage, stored, body::text"),
     ):
         out += [(table, *r) for r in conn.execute(f"SELECT {cols} FROM {table} ORDER BY 1, 2")]
     return out
@@ -91,7 +93,7 @@ def test_promotes_into_core_with_utc_times_lots_and_normalised_values(vconn) -> 
         land(vconn, "lab_result", p)
 
     stats = run(vconn)
-    assert (stats.promoted, stats.quarantined, stats.held) == (9 + len(chain) + 1 + 3, 0, 0)
+    assert (stats.promoted, stats.quarantined, stats.findings) == (9 + len(chain) + 1 + 3, 0, 0)
 
     harvest = chain[0]
     stored = vconn.execute(
@@ -159,14 +161,34 @@ def test_a_late_creation_event_takes_over_a_lot_first_seen_elsewhere(vconn) -> N
     assert vconn.execute(
         "SELECT created_by_message_id, quantity FROM core.lots WHERE lot_code = %s", (lot,)
     ).fetchone() == (_uuid(harvest), 60)
-    # ...but a second creation of the same code is refused against core
+    # ...but a second creation of the same code is an error finding against core: it
+    # is stored (the trace shows both places) and does not take the lot over
     again = b.harvesting(lot, 60, 1)
     land(vconn, "chain_event", again)
     run(vconn)
-    assert outcome(vconn, again["message_id"])[0] == "quarantined"
+    assert outcome(vconn, again["message_id"])[0] == "promoted"
+    assert _findings(vconn, again["message_id"]) == {
+        "reference.tlc_assigned_once": ("error", None, None)
+    }
+    assert vconn.execute(
+        "SELECT created_by_message_id FROM core.lots WHERE lot_code = %s", (lot,)
+    ).fetchone() == (_uuid(harvest),)
 
 
-def test_held_rows_are_released_when_the_reference_arrives(vconn, tmp_path: Path) -> None:
+def _findings(conn: psycopg.Connection, message_id: str) -> dict[str, tuple]:
+    return {
+        rule: (severity, resolution, value)
+        for rule, severity, resolution, value in conn.execute(
+            "SELECT rule, severity, resolution, resolved_value FROM core.findings "
+            "WHERE message_id = %s",
+            (message_id,),
+        )
+    }
+
+
+def test_references_not_there_yet_are_findings_answered_when_they_arrive(
+    vconn, tmp_path: Path
+) -> None:
     b = Builder()
     _master(vconn, b)
     lot = b.lot("H1")
@@ -177,59 +199,78 @@ def test_held_rows_are_released_when_the_reference_arrives(vconn, tmp_path: Path
     land(vconn, "chain_event", receiving)  # its shipping has not landed yet
     land(vconn, "lab_result", lab)
 
-    first = run(vconn, tmp_path)
-    assert (first.promoted - 9, first.held, first.quarantined) == (1, 2, 0)
-    assert outcome(vconn, receiving["message_id"])[0] == "held"
-    assert outcome(vconn, lab["message_id"])[0] == "held"
-    queued = {r[0] for r in vconn.execute("SELECT message_id::text FROM landing.validation_queue")}
-    assert queued == {receiving["message_id"], lab["message_id"]}
-    assert vconn.execute("SELECT count(*) FROM landing.quarantine").fetchone()[0] == 0
-    held_since = vconn.execute(
-        "SELECT held_since FROM core.processed_messages WHERE message_id = %s",
-        (receiving["message_id"],),
-    ).fetchone()[0]
-
-    again = run(vconn)  # nothing new: still held, held_since kept
-    assert (again.promoted, again.held) == (0, 2)
-    assert (
-        vconn.execute(
-            "SELECT held_since FROM core.processed_messages WHERE message_id = %s",
-            (receiving["message_id"],),
-        ).fetchone()[0]
-        == held_since
-    )
-
-    land(vconn, "chain_event", b.shipping(lot, b.farm, b.packer, 100, 1))
-    land(vconn, "chain_event", b.harvesting(b.lot("H2"), 10, 0))
-    released = run(vconn)
-    assert (released.promoted, released.held, released.quarantined) == (4, 0, 0)
+    first = run(vconn, tmp_path)  # nothing waits: all three are in core at once
+    assert (first.promoted - 9, first.findings, first.quarantined) == (3, 2, 0)
     assert outcome(vconn, receiving["message_id"])[0] == "promoted"
     assert outcome(vconn, lab["message_id"])[0] == "promoted"
     assert vconn.execute("SELECT count(*) FROM landing.validation_queue").fetchone()[0] == 0
+    assert vconn.execute("SELECT count(*) FROM landing.quarantine").fetchone()[0] == 0
+    assert _findings(vconn, receiving["message_id"]) == {
+        "reference.receiving_matches_shipping": ("info", None, None)
+    }
+    assert _findings(vconn, lab["message_id"]) == {"reference.lot_known": ("info", None, None)}
+
+    again = run(vconn)  # nothing new: nothing changes
+    assert (again.promoted, again.findings) == (0, 0)
+
+    land(vconn, "chain_event", b.shipping(lot, b.farm, b.packer, 100, 1))
+    land(vconn, "chain_event", b.harvesting(b.lot("H2"), 10, 0))
+    answered = run(vconn)
+    assert (answered.promoted, answered.findings, answered.quarantined) == (2, 0, 0)
+    assert _findings(vconn, receiving["message_id"]) == {
+        "reference.receiving_matches_shipping": ("info", "reference_arrived", b.farm)
+    }
+    assert _findings(vconn, lab["message_id"]) == {
+        "reference.lot_known": ("info", "reference_arrived", None)
+    }
 
 
-def test_a_hold_times_out_as_unmatched_reference(vconn) -> None:
+def test_master_data_after_the_events_answers_their_findings(vconn) -> None:
     b = Builder()
     _master(vconn, b)
-    receiving = b.receiving(b.lot("T1"), b.farm, b.packer, 100, 2)
-    land(vconn, "chain_event", receiving)
-    start = datetime.now(UTC)
-    assert run(vconn, now=start).held == 1
-    assert run(vconn, now=start + timedelta(hours=23)).held == 1
-    stats = run(vconn, now=start + timedelta(hours=24, minutes=1))
-    assert (stats.held, stats.quarantined) == (0, 1)
-    reasons = vconn.execute(
-        "SELECT reasons FROM landing.quarantine WHERE message_id = %s", (receiving["message_id"],)
-    ).fetchone()[0]
-    assert reasons[0]["code"] == "unmatched_reference"
-    assert reasons[0]["message"].startswith("unmatched reference after 24 h on hold: receiving of")
-    assert reasons[1]["rule"] == "reference.receiving_matches_shipping"
-    # a configurable timeout
-    other = b.lab_result(b.lot("NEVER"))
-    land(vconn, "lab_result", other)
-    assert run(vconn, now=start).held == 1
-    assert (
-        run(vconn, now=start + timedelta(hours=2), hold_timeout=timedelta(hours=1)).quarantined == 1
+    shop = b.lot("SHOP")  # a location id nobody registered yet
+    shipping = b.shipping(b.lot("M1"), shop, b.market, 5, 1)
+    land(vconn, "chain_event", shipping)
+    assert run(vconn).kinds["chain_event"].promoted == 1
+    assert _findings(vconn, shipping["message_id"])["reference.location_known"][1] is None
+    land(vconn, "location", b.location(shop, "retailer"))
+    run(vconn)
+    assert _findings(vconn, shipping["message_id"])["reference.location_known"] == (
+        "info",
+        "reference_arrived",
+        None,
+    )
+
+
+def test_tlc_source_and_next_recipient_are_derived_from_the_graph(vconn) -> None:
+    """Shippers and receivers need not repeat the TLC source, nor a harvest name its
+    next recipient: the graph knows them once the events that do arrive, in any order."""
+    b = Builder()
+    _master(vconn, b)
+    lot = b.lot("D1")
+    receiving = b.receiving(lot, b.farm, b.packer, 100, 2)
+    del receiving["tlc_source_location_id"]
+    land(vconn, "chain_event", receiving)  # first: the lot's creation is not in yet
+    run(vconn)
+    assert _findings(vconn, receiving["message_id"])["kde.receiving.tlc_source"] == (
+        "warning",
+        None,
+        None,
+    )
+    harvest = b.harvesting(lot, 100, 0)
+    harvest["kdes"].pop("immediate_subsequent_recipient_location_id", None)
+    shipping = b.shipping(lot, b.farm, b.packer, 100, 1)
+    del shipping["tlc_source_location_id"]
+    land(vconn, "chain_event", harvest)
+    land(vconn, "chain_event", shipping)
+    run(vconn)
+    derived = ("warning", "derived", b.farm)
+    assert _findings(vconn, receiving["message_id"])["kde.receiving.tlc_source"] == derived
+    assert _findings(vconn, shipping["message_id"])["kde.shipping.tlc_source"] == derived
+    assert _findings(vconn, harvest["message_id"])["kde.harvesting.next_recipient"] == (
+        "warning",
+        "derived",
+        b.packer,
     )
 
 
@@ -239,13 +280,13 @@ def test_running_again_changes_nothing(vconn) -> None:
     for p in b.good_chain():
         land(vconn, "chain_event", p)
     land(vconn, "chain_event", b.shipping(b.lot("Q"), b.farm, b.market, -1, 1))  # quarantined
-    land(vconn, "chain_event", b.receiving(b.lot("W"), b.farm, b.market, 1, 1))  # held
+    land(vconn, "chain_event", b.receiving(b.lot("W"), b.farm, b.market, 1, 1))  # a finding
     land(vconn, "lab_result", b.lab_result(b.lot("L1")))
     first = run(vconn)
-    assert first.quarantined == 1 and first.held == 1
+    assert first.quarantined == 1 and first.findings == 1
     before = _snapshot(vconn), _counts(vconn)
     second = run(vconn)
-    assert (second.promoted, second.quarantined, second.held) == (0, 0, 1)
+    assert (second.promoted, second.quarantined, second.findings) == (0, 0, 0)
     assert (_snapshot(vconn), _counts(vconn)) == before
     # the repair path (re-queue whatever was never decided) finds nothing to redo
     repaired = validate_and_promote(vconn, requeue=True, write_reports=False)
@@ -342,12 +383,13 @@ def test_runs_results_and_report_are_recorded(vconn, tmp_path: Path) -> None:
     land(vconn, "chain_event", bad)
     stats = run(vconn, tmp_path)
     runs = vconn.execute(
-        "SELECT kind, suite_name, rows_checked, rows_passed, rows_failed, rows_held, success, "
+        "SELECT kind, suite_name, rows_checked, rows_passed, rows_failed, findings, success, "
         "report_path, finished_at IS NOT NULL FROM ops.validation_runs ORDER BY run_id"
     ).fetchall()
+    # stored with its finding (a failed expectation all the same)
     assert [r[:7] for r in runs] == [
         ("master_data", "foodtrace.locations+foodtrace.products", 9, 9, 0, 0, True),
-        ("chain_event", "foodtrace.chain_events", 1, 0, 1, 0, False),
+        ("chain_event", "foodtrace.chain_events", 1, 1, 0, 2, False),
     ]
     assert {r[7] for r in runs} == {stats.report_path} and all(r[8] for r in runs)
     failed = vconn.execute(
@@ -378,17 +420,15 @@ def test_a_quarantined_row_is_no_reference_within_its_batch(vconn) -> None:
     run(vconn)
     lot_a, lot_b = b.lot("A"), b.lot("B")
     harvest_a = b.harvesting(lot_a, 100, 0)
-    bad_shipping = b.shipping(lot_a, b.farm, b.packer, 100, 1)
-    del bad_shipping["reference_document"]
+    bad_shipping = b.shipping(lot_a, b.farm, b.packer, -100, 1)  # no usable quantity
     receiving = b.receiving(lot_a, b.farm, b.packer, 100, 2)
-    bad_creation = b.harvesting(lot_b, 50, 0)
-    del bad_creation["tlc_source_location_id"]
+    bad_creation = b.harvesting(lot_b, -50, 0)
     good_creation = b.harvesting(lot_b, 50, 1)  # the code is free: the first one was refused
     for p in (harvest_a, bad_shipping, receiving, bad_creation, good_creation):
         land(vconn, "chain_event", p)
     stats = run(vconn)
-    assert (stats.promoted, stats.quarantined, stats.held) == (2, 2, 1)
-    assert outcome(vconn, receiving["message_id"])[0] == "held"
+    assert (stats.promoted, stats.quarantined, stats.findings) == (3, 2, 1)
+    assert "reference.receiving_matches_shipping" in _findings(vconn, receiving["message_id"])
     assert outcome(vconn, good_creation["message_id"])[0] == "promoted"
     tallies = dict(
         vconn.execute(
@@ -399,7 +439,7 @@ def test_a_quarantined_row_is_no_reference_within_its_batch(vconn) -> None:
     )
     assert tallies["reference.tlc_assigned_once"] == 0  # the final verdict, not the first pass
     assert tallies["reference.receiving_matches_shipping"] == 1
-    assert tallies["kde.shipping.reference_document"] == 1
+    assert tallies["kde.shipping.lots_qty"] == 1
 
 
 def test_absurd_numbers_are_quarantined_not_fatal(vconn) -> None:
@@ -431,7 +471,7 @@ def test_absurd_numbers_are_quarantined_not_fatal(vconn) -> None:
         )
     vconn.commit()
     stats = run(vconn)
-    assert (stats.quarantined, stats.held) == (2, 0)
+    assert (stats.quarantined, stats.findings) == (2, 0)
     assert "shipping event lacks a quantity and unit of measure" in str(
         outcome(vconn, shipping["message_id"])[1]
     )

@@ -2,8 +2,8 @@
 
 All cases land in one database and one validate_and_promote() call (as a real
 batch would), then each case is checked: the good rows are promoted, every bad
-row gets the outcome its rule prescribes (quarantine or hold) with the reason
-text and, for FSMA 204 KDEs, the 21 CFR section. A coverage test makes sure no
+row gets the outcome its rule prescribes (quarantined, or promoted with a finding
+in core.findings) with the reason text and, for FSMA 204 KDEs, the 21 CFR section. A coverage test makes sure no
 rule is left without a bad case.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from validation_helpers import DROP, Builder, land, run, with_, without
 
 from foodtrace.db import connect
-from foodtrace.validate.rules import _KDES, ALL_RULES
+from foodtrace.validate.rules import _KDES, ALL_RULES, PLACING_COLUMNS
 
 B = Builder()
 FUTURE = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -29,7 +29,7 @@ class Case:
     rule: str
     kind: str  # location | product | chain_event | lab_result
     payload: dict[str, Any]
-    outcome: str  # quarantined | held
+    outcome: str  # quarantined | promoted (with a finding)
     text: str  # expected in one reason's message
 
 
@@ -85,14 +85,17 @@ def _kde_cases() -> list[Case]:
     cases = []
     for n, (event_type, label, column, cfr) in enumerate(_KDES):
         payload = _break_kde(_kde_base(event_type, column, _fresh(f"kde{n}")), column)
-        suffix = f"({cfr})" if cfr else "(required by foodtrace/chain-event/v1)"
+        placing = column in PLACING_COLUMNS
+        suffix = (
+            f" ({cfr})" if cfr else (" (required by foodtrace/chain-event/v1)" if placing else "")
+        )
         cases.append(
             Case(
                 f"kde.{event_type}.{column}",
                 "chain_event",
                 payload,
-                "quarantined",
-                f"{event_type} event lacks {label} {suffix}",
+                "quarantined" if placing else "promoted",
+                f"{event_type} event lacks {label}{suffix}",
             )
         )
     return cases
@@ -129,7 +132,7 @@ def _chain_cases() -> list[Case]:
             "timestamp.event_time_not_future",
             "chain_event",
             with_(B.shipping(_fresh("fut"), B.farm, B.market, 5, 1), event_time=FUTURE),
-            "quarantined",
+            "promoted",
             "is in the future",
         ),
         # A second event assigning the lot code of the good harvest L1 (later in time).
@@ -137,7 +140,7 @@ def _chain_cases() -> list[Case]:
             "reference.tlc_assigned_once",
             "chain_event",
             B.harvesting(dup_lot, 10, 0.25),
-            "quarantined",
+            "promoted",
             f"lot code {dup_lot} was already assigned by another event; a "
             "traceability lot code is assigned once (21 CFR 1.1320)",
         ),
@@ -145,7 +148,7 @@ def _chain_cases() -> list[Case]:
             "mass_balance.transformation_yield",
             "chain_event",
             B.transformation([(_fresh("yin"), 100)], [(_fresh("yout"), 200)]),
-            "quarantined",
+            "promoted",
             "transformation outputs (200 kg) exceed its inputs (100 kg) by more than 5%",
         ),
         # 100 kg harvested (case setup below), 80 kg shipped, then 40 kg more.
@@ -153,7 +156,7 @@ def _chain_cases() -> list[Case]:
             "mass_balance.shipped_not_more_than_held",
             "chain_event",
             B.shipping(over_lot, B.farm, B.market, 40, 3),
-            "quarantined",
+            "promoted",
             f"lot {over_lot} ships more than it had at {B.farm}: 120 kg shipped "
             "so far against 100 kg that arrived there (tolerance 5%)",
         ),
@@ -161,23 +164,31 @@ def _chain_cases() -> list[Case]:
             "reference.location_known",
             "chain_event",
             B.shipping(_fresh("loc"), B.lot("nowhere"), B.market, 5, 1),
-            "held",
+            "promoted",
             f"location {B.lot('nowhere')} is not known (no master data for it yet)",
         ),
         Case(
             "reference.products_known",
             "chain_event",
             B.shipping(_fresh("prod"), B.farm, B.market, 5, 1, product=B.lot("NOPRODUCT")),
-            "held",
+            "promoted",
             f"product {B.lot('NOPRODUCT')} is not known",
         ),
         Case(
             "reference.receiving_matches_shipping",
             "chain_event",
             B.receiving(_fresh("rcv"), B.packer, B.market, 5, 2),
-            "held",
+            "promoted",
             f"receiving of lot {_fresh('rcv')} at {B.market} matches no shipping of "
             f"that lot from {B.packer} to this location yet",
+        ),
+        # Shipped at hour 3 (case setup below), received at hour 1.
+        Case(
+            "timestamp.received_before_shipped",
+            "chain_event",
+            B.receiving(B.lot("bad-early"), B.farm, B.market, 5, 1),
+            "promoted",
+            f"receiving of lot {B.lot('bad-early')} at {B.market}",
         ),
     ]
 
@@ -185,6 +196,8 @@ def _chain_cases() -> list[Case]:
 CASE_SETUP = [
     B.harvesting(B.lot("bad-over"), 100, 0),
     B.shipping(B.lot("bad-over"), B.farm, B.packer, 80, 2),
+    B.harvesting(B.lot("bad-early"), 100, 0),
+    B.shipping(B.lot("bad-early"), B.farm, B.market, 5, 3),
 ]
 
 
@@ -315,42 +328,42 @@ def _lab_cases() -> list[Case]:
             "timestamp.tested_not_future",
             "lab_result",
             _lab(tested_at=FUTURE),
-            "quarantined",
+            "promoted",
             f"tested_at {FUTURE} is in the future",
         ),
         Case(
             "timestamp.sampled_not_future",
             "lab_result",
             _lab(sampled_at=FUTURE, tested_at=FUTURE),
-            "quarantined",
+            "promoted",
             f"sampled_at {FUTURE} is in the future",
         ),
         Case(
             "timestamp.tested_after_sampled",
             "lab_result",
             _lab(sampled_at=t, tested_at=B.at(9)),
-            "quarantined",
+            "promoted",
             f"tested_at {B.at(9)} is before sampled_at {t}",
         ),
         Case(
             "reference.lot_known",
             "lab_result",
             B.lab_result(B.lot("NOLOT")),
-            "held",
+            "promoted",
             f"lot {B.lot('NOLOT')} is not known",
         ),
         Case(
             "reference.sampled_location_known",
             "lab_result",
             _lab(sampled_location_id=B.lot("nowhere")),
-            "held",
+            "promoted",
             f"sampled location {B.lot('nowhere')} is not known",
         ),
         Case(
             "reference.product_known",
             "lab_result",
             _lab(product_code=B.lot("NOPROD")),
-            "held",
+            "promoted",
             f"product {B.lot('NOPROD')} is not known",
         ),
     ]
@@ -483,6 +496,12 @@ def validated(module_db_url: str, tmp_path_factory) -> dict[str, Any]:
                 "SELECT message_id, stage, raw, reasons, sender_id FROM landing.quarantine"
             )
         }
+        findings = {
+            (str(mid), rule): (severity, cfr, message)
+            for mid, rule, severity, cfr, message in conn.execute(
+                "SELECT message_id, rule, severity, cfr_section, message FROM core.findings"
+            )
+        }
         results = {
             rule: (element_count, unexpected_count, cfr)
             for rule, element_count, unexpected_count, cfr in conn.execute(
@@ -490,7 +509,13 @@ def validated(module_db_url: str, tmp_path_factory) -> dict[str, Any]:
                 "FROM ops.validation_results"
             )
         }
-    return {"stats": stats, "decided": decided, "quarantine": quarantine, "results": results}
+    return {
+        "stats": stats,
+        "decided": decided,
+        "quarantine": quarantine,
+        "results": results,
+        "findings": findings,
+    }
 
 
 def test_every_rule_has_a_bad_case() -> None:
@@ -503,6 +528,8 @@ def test_good_rows_are_promoted(validated: dict[str, Any]) -> None:
     assert {mid: o[0] if o else None for mid, o in outcomes.items()} == {
         mid: "promoted" for mid in outcomes
     }, [o[1] for o in outcomes.values() if o and o[0] != "promoted"]
+    good_findings = [k for k in validated["findings"] if k[0] in outcomes]
+    assert good_findings == []
 
 
 def test_every_rule_checked_good_rows(validated: dict[str, Any]) -> None:
@@ -532,15 +559,19 @@ def test_bad_row(case: Case, validated: dict[str, Any]) -> None:
         assert q_reasons == reasons
         assert json.loads(raw) == case.payload  # the payload as landed
     else:
+        # stored, and the failure recorded on it as a finding
         assert case.payload["message_id"] not in validated["quarantine"]
+        severity, cfr, message = validated["findings"][(case.payload["message_id"], case.rule)]
+        assert (severity, cfr) == (rule.severity, rule.cfr_section)
+        assert case.text in message
 
 
 def test_counts_add_up(validated: dict[str, Any]) -> None:
     stats = validated["stats"]
-    held = sum(c.outcome == "held" for c in CASES)
-    assert stats.held == held
-    assert stats.quarantined == len(CASES) - held
-    assert stats.promoted == len(
+    promoted = sum(c.outcome == "promoted" for c in CASES)
+    assert stats.quarantined == len(CASES) - promoted
+    assert stats.findings >= promoted
+    assert stats.promoted == promoted + len(
         GOOD_LOCATIONS + GOOD_PRODUCTS + GOOD_CHAIN + CASE_SETUP + GOOD_LABS
     )
     assert stats.report_path and stats.report_path.endswith(".html")

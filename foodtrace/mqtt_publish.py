@@ -1,0 +1,105 @@
+"""Publishing outbox rows to MQTT and knowing the broker took them (PUBACK).
+
+Shared by the alert outbox (foodtrace.alerts.outbox) and the sender notices
+(foodtrace.validate.notices): both publish at QoS 1 and mark a row sent only after
+its PUBACK, whose MQTT 5 reason code says whether the broker refused it (an ACL
+answers "Not authorized"; MQTT 3.1.1 would acknowledge such a message silently).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from foodtrace.config import MqttSettings
+
+
+class DeliveryError(RuntimeError):
+    """Some rows could not be published; they stay pending for the next run."""
+
+
+class Acks:
+    """PUBACKs by message id, with their reason codes (MQTT 5)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._done: dict[int, Any] = {}
+
+    def on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+        with self._cond:
+            self._done[mid] = reason_code
+            self._cond.notify_all()
+
+    def wait(self, mids: Sequence[int], timeout: float) -> dict[int, Any]:
+        with self._cond:
+            self._cond.wait_for(lambda: all(m in self._done for m in mids), timeout)
+            return {m: self._done[m] for m in mids if m in self._done}
+
+
+def ack_error(infos: Sequence[Any], got: Mapping[int, Any], timeout: float) -> str | None:
+    """Why these publishes (paho MQTTMessageInfo) were not all accepted, or None."""
+    for info in infos:
+        if info.mid not in got:
+            return f"no PUBACK within {timeout:g}s"
+        code = got[info.mid]
+        if code is not None and getattr(code, "is_failure", False):
+            return f"broker refused the message: {code}"
+    return None
+
+
+def client_id(role: str) -> str:
+    """A unique id per run: two deliverers must never take over each other's session."""
+    return f"foodtrace-{role}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def connect(settings: MqttSettings, acks: Acks, client_id: str):
+    """A connected client whose network loop runs; MQTT 5 through the shared
+    ingest/mqtt_client.py, MQTT 3.1.1 (embedded demo broker) with paho directly."""
+    if settings.protocol == 5:
+        from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
+
+        client = make_client(settings, client_id)
+        client.on_publish = acks.on_publish
+        connect_and_wait(client, settings)
+        return client
+    return _connect_v311(settings, acks, client_id)
+
+
+def _connect_v311(settings: MqttSettings, acks: Acks, client_id: str):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from foodtrace.ingest.mqtt_client import MqttConnectError
+
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set()
+    client.on_publish = acks.on_publish
+    connected = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+        outcome["reason"] = reason_code
+        connected.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(settings.host, settings.port)
+    except OSError as exc:
+        raise MqttConnectError(f"cannot reach the MQTT broker at {settings.url}: {exc}") from exc
+    client.loop_start()
+    if not connected.wait(10) or outcome["reason"].is_failure:
+        client.loop_stop()
+        raise MqttConnectError(
+            f"MQTT broker {settings.url} refused or did not answer: {outcome.get('reason')}"
+        )
+    return client
