@@ -1,5 +1,11 @@
 """`foodtrace demo`: the whole story on the embedded default, no services needed.
 
+The day is published as the world sends it (foodtrace.simulate.messy): optional
+KDEs left out, uploads late and out of order, master data after the events, one
+sender without reference documents. Wave 0 goes out, the pipeline raises the
+alert; the late uploads of wave 1 follow and the alert widens to what they show.
+The demo ends by checking the alert against the simulator's ground truth.
+
 Uses FOODTRACE_DATABASE_URL / FOODTRACE_MQTT_URL when they are set; otherwise an
 embedded PostgreSQL (data under the output folder) and an in-process MQTT broker.
 """
@@ -78,12 +84,13 @@ def bad_messages(sim: Any) -> list[tuple[str, bytes, str]]:
     ]
 
 
-def publish_day(settings: MqttSettings, sim: Any, quiet: bool) -> int:
-    """Publish the simulated day (and the bad messages); return MQTT messages sent."""
+def publish_wave(settings: MqttSettings, wave: list[tuple[str, dict[str, Any]]],
+                 extra: list[tuple[str, bytes, str]], quiet: bool) -> int:
+    """Publish one wave of (kind, payload) in its order, plus `extra` raw messages."""
     from foodtrace.ingest.publish import Outgoing, Publisher, plan, progress_bar
 
-    outgoing = list(plan(sim.messages()))
-    outgoing += [Outgoing(t, p, 1) for t, p, _ in bad_messages(sim)]
+    outgoing = list(plan(wave))
+    outgoing += [Outgoing(t, p, 1) for t, p, _ in extra]
     with progress_bar(len(outgoing), quiet=quiet, desc="publishing") as bar, \
             Publisher(settings, client_id="foodtrace-demo-publisher") as pub:
         pub.publish(outgoing, progress=bar.update)
@@ -136,6 +143,7 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
              as_json: bool, quiet: bool) -> int:
     from foodtrace.db import connect, migrate
     from foodtrace.simulate import simulate_day
+    from foodtrace.simulate.messy import make_messy
 
     out_dir.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
@@ -148,14 +156,23 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
         say("1. schema migrated")
 
         sim = simulate_day(seed, day, scale=scale, incident=incident)
+        messy = make_messy(sim, seed)
+        mess = messy.summary()
         counts = sim.counts()
         say(f"2. simulated {day} (seed {seed}): " + ", ".join(f"{n} {k}" for k, n in counts.items())
             + f"; incident: {incident} on lot {sim.truth.lot_code if sim.truth else '-'}")
+        say(f"   sent as the world sends it: {mess['dropped_kdes']} optional KDEs left out, "
+            f"{mess['late']} uploads hours late, {mess['receivings_before_shipping']} receivings "
+            f"before their shipping, {mess['late_master']} master-data records after the events, "
+            f"{mess['no_reference_document_sender']} sends no reference documents")
+        report["messy"] = mess
+        waves = messy.waves()
+        first, late = waves[0], [m for w in waves[1:] for m in w]
 
         started = time.monotonic()
-        expected = len(list(sim.messages())) + len(bad_messages(sim))
-        totals = ingest_while(services, expected,
-                              lambda: publish_day(services.mqtt, sim, quiet))
+        extra = bad_messages(sim)
+        totals = ingest_while(services, len(first) + len(extra),
+                              lambda: publish_wave(services.mqtt, first, extra, quiet))
         with connect(services.database_url) as conn:
             landed = landing_summary(conn)
         report["ingest"] = {**totals, **landed, "seconds": round(time.monotonic() - started, 2)}
@@ -163,8 +180,8 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
             + ", ".join(f"{n} {t}" for t, n in landed["landed"].items()))
         say(f"   quarantined {len(landed['quarantined'])} (each with its raw bytes):")
         for q in landed["quarantined"]:
-            first = q["reasons"][0]
-            say(f"   - {q['topic']}: [{first['code']}] {first['message'][:110]}")
+            first_reason = q["reasons"][0]
+            say(f"   - {q['topic']}: [{first_reason['code']}] {first_reason['message'][:110]}")
         with AlertListener(services.mqtt) as office:
             started = time.monotonic()
             pipeline = run_pipeline(services, out_dir)
@@ -172,9 +189,20 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
             say(f"4. pipeline (Airflow DAGs, {time.monotonic() - started:.0f} s):")
             for line in pipeline.summary_lines():
                 say(f"   {line}")
-            heard = office.wait(min_messages=1, timeout=10)
+            office.wait(min_messages=1, timeout=10)
+            with connect(services.database_url) as conn:
+                say("   " + first_alert_line(conn, sim.truth.lot_code))
+            late_totals = ingest_while(services, len(late),
+                                       lambda: publish_wave(services.mqtt, late, [], quiet))
+            say(f"5. {late_totals['received']} late uploads arrive after the alert went out")
+            again = run_pipeline(services, out_dir)
+            report["pipeline_late"] = again.as_dict()
+            for line in again.summary_lines()[:3]:
+                say(f"   {line}")
+            heard = office.wait(min_messages=len(office.messages) + 1, timeout=10)
         with connect(services.database_url) as conn:
             story = tell_the_alert(conn, sim, out_dir, heard)
+            story["lines"] += findings_lines(conn)
         report.update(story)
         for line in story.pop("lines"):
             say(line)
@@ -184,6 +212,37 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
 
         print_json(report)
     return exit_code
+
+
+def first_alert_line(conn: psycopg.Connection, lot: str) -> str:
+    from foodtrace.alerts import store
+
+    alerts = store.list_alerts(conn, lot_code=lot)
+    if not alerts:
+        return f"no alert yet for lot {lot}"
+    a = alerts[0]
+    return (f"alert v{a['version']} raised: {len(a['affected_locations'])} affected places in "
+            f"{', '.join(a['affected_cities'])} (from what had arrived by then)")
+
+
+def findings_lines(conn: psycopg.Connection) -> list[str]:
+    """What validation flagged instead of dropping, and the least complete sender."""
+    from foodtrace.validate import scorecard
+
+    rows = conn.execute(
+        "SELECT rule, severity, cfr_section, count(*), count(resolved_at) FROM core.findings "
+        "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1 LIMIT 8").fetchall()
+    total = conn.execute("SELECT count(*), count(resolved_at) FROM core.findings").fetchone()
+    lines = [f"9. findings: {total[0] if total else 0} on stored events, none of them dropped "
+             f"from the trace ({total[1] if total else 0} answered later by the graph or by "
+             "master data that arrived)"]
+    for rule, severity, cfr, n, resolved in rows:
+        lines.append(f"   {n:>4} {severity:<7} {rule}{f' ({cfr})' if cfr else ''}"
+                     f"{f', {resolved} resolved' if resolved else ''}")
+    worst = scorecard.worst_sender(conn)
+    if worst is not None:
+        lines.append(f"   KDE scorecard, least complete sender: {worst}")
+    return lines
 
 
 def run_pipeline(services: DemoServices, out_dir: Path) -> Any:
@@ -246,10 +305,11 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
     alerts = store.list_alerts(conn, lot_code=lot)
     if not alerts:
         return {"matches_ground_truth": False, "alert": None,
-                "lines": [f"5. NO ALERT was raised for lot {lot}: the pipeline missed it"]}
+                "lines": [f"6. NO ALERT was raised for lot {lot}: the pipeline missed it"]}
     alert = alerts[0]
     lines.append(
-        f"5. ALERT {alert['alert_id']} [{alert['severity'].upper()}, {alert['status']}] "
+        f"6. ALERT {alert['alert_id']} v{alert['version']} [{alert['severity'].upper()}, "
+        f"{alert['status']}] "
         f"{alert['analyte']} {alert['value']} {alert['unit']} (limit {alert['limit']}) "
         f"in {alert['product_code']} lot {lot}")
     checks = {key: sorted(_ids(alert[key])) == sorted(truth[key]) for key in (
@@ -259,10 +319,15 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
         lines.append(f"   {key:<19} {len(_ids(alert[key])):>3}  "
                      f"{'= simulator ground truth' if ok else '!= simulator ground truth'}")
     lines.append(f"   cities to act in: {', '.join(sorted(_ids(alert['affected_cities'])))}")
+    for version, action, note in conn.execute(
+            "SELECT version, action, note FROM core.alert_history WHERE alert_id = %s "
+            "AND action IN ('raised', 'upgraded', 'rescoped') ORDER BY history_id",
+            (alert["alert_id"],)):
+        lines.append(f"   v{version} {action}{': ' + note[:150] if note else ''}")
 
     trace = api.trace(conn, lot, direction="both")
     tj = trace.to_json()
-    lines.append(f"6. trace of {lot}: {len(tj['upstream'])} upstream lots "
+    lines.append(f"7. trace of {lot}: {len(tj['upstream'])} upstream lots "
                  f"(roots: {', '.join(r.lot_code for r in trace.roots) or lot}), "
                  f"{len(tj['downstream'])} downstream lots, {len(tj['locations'])} "
                  f"location records in {len(tj['cities'])} cities")
@@ -283,8 +348,15 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
     by_topic: dict[str, int] = {}
     for topic, _ in heard:
         by_topic[topic] = by_topic.get(topic, 0) + 1
-    lines.append(f"7. emergency office received {len(heard)} MQTT messages on "
+    lines.append(f"8. emergency office received {len(heard)} MQTT messages on "
                  f"{len(by_topic)} alert topics (JSON + CAP per affected city)")
+    per_city: dict[str, list[str]] = {}
+    for topic, body in heard:
+        if not topic.endswith("/cap"):
+            msg = json.loads(body)
+            per_city.setdefault(msg["city"], []).append(msg["msg_type"])
+    for city, kinds in sorted(per_city.items()):
+        lines.append(f"   {city:<10} {' then '.join(kinds)}")
     lines.append(f"   CAP 1.2 files:        {cap_dir}/ ({len(cap_files)} files)")
     lines.append(f"   FDA spreadsheet:      {export.directory}/ "
                  f"({sum(f['rows'] for f in export.files)} rows; {export.xlsx})")

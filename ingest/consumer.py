@@ -169,7 +169,9 @@ def parse_sent_at(properties: Any) -> datetime | None:
 
 
 def rejection_notices(item: LandingItem) -> list[tuple[str, dict[str, Any]]]:
-    """(sender or None, JSON body) for every rejected element of a message."""
+    """(sender or None, JSON body) for every rejected element of a message: the
+    notice of spec 2.4, {message_id, stage, stored, reasons, ...}; an edge rejection
+    is never stored (its raw bytes are kept in quarantine only)."""
     notices = []
     for rej in item.result.rejected:
         notices.append(
@@ -177,6 +179,8 @@ def rejection_notices(item: LandingItem) -> list[tuple[str, dict[str, Any]]]:
                 item.result.sender_id,
                 {
                     "message_id": str(rej.message_id) if rej.message_id else None,
+                    "stage": "edge",
+                    "stored": False,
                     "topic": item.result.topic,
                     "element_index": rej.element_index,
                     "reasons": [r.as_dict() for r in rej.reasons],

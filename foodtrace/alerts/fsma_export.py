@@ -82,6 +82,10 @@ def columns(event_type: str) -> list[str]:
         "event_time_utc",
         "actor_id",
         "other_kdes",
+        # spec 2.2: KDEs the lot graph answered (the sender did not send them)
+        "derived_kdes",
+        # spec 2.4: what validation found on the event (it is in the trace all the same)
+        "findings",
     ]
     return cols
 
@@ -98,8 +102,8 @@ class EventLotRecord:
     source_location_id: str | None
     destination_location_id: str | None
     event_tlc_source: str | None
-    reference_document_type: str
-    reference_document_number: str
+    reference_document_type: str | None
+    reference_document_number: str | None
     kdes: dict[str, Any]
     role: str
     position: int
@@ -110,6 +114,14 @@ class EventLotRecord:
     product_name: str | None
     category: str | None
     lot_tlc_source: str | None
+    # core.findings of the event: {rule, severity, resolution, value}
+    findings: Sequence[Mapping[str, Any]] = ()
+
+    def derived_value(self, rule: str) -> str | None:
+        for f in self.findings:
+            if f.get("rule") == rule and f.get("resolution") == "derived":
+                return f.get("value")
+        return None
 
 
 def utc_date_time(moment: datetime) -> tuple[str, str]:
@@ -178,13 +190,26 @@ def build_rows(
         if rec.event_type == "transformation":
             row["transformation_role"] = rec.role
             row["line"] = rec.position
+        derived: list[str] = []
         if rec.event_type in COUNTERPARTY:
             prefix = COUNTERPARTY[rec.event_type][0]
-            row.update(_place(prefix, _counterparty_id(rec), places))
+            party = _counterparty_id(rec)
+            if party is None and prefix == "next_recipient":
+                party = rec.derived_value(f"kde.{rec.event_type}.next_recipient")
+                if party:
+                    derived.append("next_recipient (the lot's first shipping)")
+            row.update(_place(prefix, party, places))
         # The event's TLC source (where the code was assigned) when it names one,
         # else the lot's own: a transformation input keeps its original source.
         tlc_source = rec.event_tlc_source if rec.role != "input" else None
+        if tlc_source is None and rec.role != "input" and rec.lot_tlc_source:
+            derived.append("tlc_source (the event that assigned the lot code)")
         row.update(_place("tlc_source", tlc_source or rec.lot_tlc_source, places))
+        row["derived_kdes"] = "; ".join(derived)
+        row["findings"] = "; ".join(
+            f"{f['rule']} [{f['severity']}, {f.get('resolution') or 'open'}]"
+            for f in rec.findings
+        )
         sheets[rec.event_type].append(row)
     return sheets
 
@@ -202,7 +227,12 @@ SELECT e.message_id, e.event_time, e.event_type, e.actor_id, e.location_id,
        e.source_location_id, e.destination_location_id, e.tlc_source_location_id,
        e.reference_document_type, e.reference_document_number, e.kdes,
        el.role, el.position, el.lot_code, el.product_code, el.quantity, el.unit,
-       p.name, p.category, l.tlc_source_location_id
+       p.name, p.category, l.tlc_source_location_id,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('rule', f.rule, 'severity', f.severity,
+                                                     'resolution', f.resolution,
+                                                     'value', f.resolved_value)
+                                  ORDER BY f.rule), '[]'::jsonb)
+        FROM core.findings f WHERE f.message_id = e.message_id) AS findings
 FROM touched t
 JOIN core.events e ON e.message_id = t.message_id AND e.event_time = t.event_time
 JOIN core.event_lots el ON el.message_id = e.message_id AND el.event_time = e.event_time
@@ -235,6 +265,7 @@ def collect(
         recipient = rec.kdes.get("immediate_subsequent_recipient_location_id")
         if recipient:
             ids.add(str(recipient))
+        ids |= {str(f["value"]) for f in rec.findings if f.get("value")}
     rows = conn.execute(
         "SELECT location_id, name, kind, city, lat, lon FROM core.locations "
         "WHERE location_id = ANY(%s)",

@@ -165,11 +165,31 @@ def _show(conn, args) -> int:
             return EXIT_NOT_FOUND
         print(row[0])
         return 0
+    findings = _trace_findings(conn, payload["lot_code"])
     if args.json:
-        print_json({**payload, "history": store.history(conn, alert_id)})
+        print_json(
+            {
+                **payload,
+                "history": store.history(conn, alert_id),
+                "findings": [f.to_json() for f in findings],
+            }
+        )
         return 0
     _print_alert(payload, store.history(conn, alert_id))
+    from foodtrace.cli.trace_cmd import print_findings
+
+    print_findings(findings)
     return 0
+
+
+def _trace_findings(conn, lot_code: str) -> list:
+    """The findings on the events of the alert's trace (what the scope may lack)."""
+    from foodtrace.trace.api import LotNotFound, trace
+
+    try:
+        return trace(conn, lot_code, "both").findings
+    except LotNotFound:
+        return []
 
 
 def _print_alert(a: dict[str, Any], history: list[dict[str, Any]]) -> None:

@@ -132,9 +132,37 @@ def print_human(t: Trace) -> None:
             by_city[city],
             ["when", "lot", "role", "location", "name", "quantity", "unit", "counterparty"],
         )
+    print_findings(t.findings)
     if t.depth_capped:
         print()
         print(
             f"Depth cap reached: the trace stops at {t.max_depth} step(s) each way; "
             "rerun with a larger --max-depth to see further."
         )
+
+
+def print_findings(findings: list, limit: int = 20) -> None:
+    """Findings on the trace's events: the trace includes those events all the same."""
+    if not findings:
+        return
+    still_open = sum(f.resolution is None for f in findings)
+    print()
+    print(
+        f"Findings 数据缺陷: {len(findings)} on the events above ({still_open} open); "
+        "these events are traced all the same"
+    )
+    print_table(
+        [
+            {
+                "severity": f.severity,
+                "rule": f.rule,
+                "cfr": f.cfr_section or "",
+                "status": f.resolution or "open",
+                "message": f.message[:90],
+            }
+            for f in findings[:limit]
+        ],
+        ["severity", "rule", "cfr", "status", "message"],
+    )
+    if len(findings) > limit:
+        print(f"... and {len(findings) - limit} more (--json lists them all)")

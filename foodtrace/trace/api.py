@@ -5,13 +5,13 @@ core.trace_locations); this module runs them in two round trips (the walks,
 then where their lots went) and shapes the result for the CLI
 (`foodtrace trace`), the alerts engine and the export.
 
-    trace(conn, lot_code, direction="both", max_depth=64) -> Trace
+    trace(conn, lot_code, direction="both", max_depth=64) -> Trace   (with its findings)
     affected_and_sources(conn, lot_code, max_depth=64) -> Impact
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -104,6 +104,30 @@ class LotLocation(NamedTuple):
         }
 
 
+class TraceFinding(NamedTuple):
+    """A finding on one of the trace's events (spec 2.4): the event is in the trace
+    all the same; the finding says what it lacks or what is doubtful about it."""
+
+    message_id: UUID
+    rule: str
+    severity: str
+    cfr_section: str | None
+    message: str
+    resolution: str | None  # derived | reference_arrived | None (open)
+    resolved_value: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": str(self.message_id),
+            "rule": self.rule,
+            "severity": self.severity,
+            "cfr_section": self.cfr_section,
+            "message": self.message,
+            "resolution": self.resolution,
+            "resolved_value": self.resolved_value,
+        }
+
+
 @dataclass(frozen=True)
 class Trace:
     """A trace of one lot (spec 5, `foodtrace trace --json`).
@@ -122,6 +146,11 @@ class Trace:
     locations: list[LotLocation] = field(default_factory=list)  # by event_time
     cities: list[str] = field(default_factory=list)
     depth_capped: bool = False
+    findings: list[TraceFinding] = field(default_factory=list)  # on its events
+
+    @property
+    def open_findings(self) -> list[TraceFinding]:
+        return [f for f in self.findings if f.resolution is None]
 
     @property
     def lot_code(self) -> str:
@@ -151,6 +180,7 @@ class Trace:
             "locations": [loc.to_json(depths.get(loc.lot_code)) for loc in self.locations],
             "cities": list(self.cities),
             "depth_capped": self.depth_capped,
+            "findings": [f.to_json() for f in self.findings],
         }
 
 
@@ -207,6 +237,13 @@ LEFT JOIN LATERAL (SELECT l.city FROM core.locations l
 """
 
 
+_FINDINGS_SQL = """
+SELECT message_id, rule, severity, cfr_section, message, resolution, resolved_value
+FROM core.findings WHERE message_id = ANY(%s::uuid[])
+ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, rule, message_id
+"""
+
+
 def trace(
     conn: psycopg.Connection,
     lot_code: str,
@@ -234,7 +271,9 @@ def trace(
     if not rows:
         raise LotNotFound(lot_code)
     loc_rows = conn.execute(_LOCATIONS_SQL, ([*{r[1] for r in rows}],)).fetchall()
-    return build_trace(lot_code, direction, max_depth, rows, loc_rows)
+    t = build_trace(lot_code, direction, max_depth, rows, loc_rows)
+    found = conn.execute(_FINDINGS_SQL, ([*{loc.message_id for loc in t.locations}],)).fetchall()
+    return replace(t, findings=[TraceFinding._make(r) for r in found])
 
 
 def build_trace(

@@ -246,6 +246,8 @@ def test_bad_input_is_quarantined_the_sender_is_told_and_ingest_goes_on(
     bodies = [json.loads(m.payload) for m in notices]
     assert all(m.topic == "foodtrace/v1/rejections/lab-gz-01" for m in notices)
     assert all(b["topic"] == LAB_TOPIC and b["reasons"] and b["received_at"] for b in bodies)
+    # spec 2.4: {message_id, stage, stored, reasons}; nothing the edge rejects is stored
+    assert all((b["stage"], b["stored"]) == ("edge", False) for b in bodies)
     assert {b["message_id"] for b in bodies} >= {
         missing_field["message_id"],
         wrong_type["message_id"],
@@ -256,6 +258,7 @@ def test_bad_input_is_quarantined_the_sender_is_told_and_ingest_goes_on(
     by_topic = {m.topic: json.loads(m.payload) for m in others}
     assert by_topic["foodtrace/v1/rejections/unknown"]["topic"] == UNKNOWN_TOPIC
     assert by_topic["foodtrace/v1/rejections/registry"]["reasons"]
+    assert all((b["stage"], b["stored"]) == ("edge", False) for b in by_topic.values())
 
     result = rc.stop()
     assert result.clean and result.totals.quarantined == 8 and result.totals.stored == 2

@@ -42,7 +42,10 @@ LIMITS = table(
         ("clenbuterol", None, "food"),  # unknown category: the root still applies
         ("clenbuterol", "not_a_category", "food"),
         ("lead", "fruit", None),
-        ("lead", None, None),
+        # no category known (master data late): the strictest row of the analyte,
+        # never "no applicable limit" (spec 4: missing data widens)
+        ("lead", None, "vegetables"),
+        ("cadmium", None, "vegetables"),  # the exclusion row (no value) is skipped
     ],
 )
 def test_lookup_takes_the_most_specific_row_up_the_tree(analyte, category, found_on) -> None:

@@ -35,7 +35,9 @@ def _reasons(result, index: int) -> list[tuple[str, str | None, str]]:
 # --- GS1's example documents --------------------------------------------------------------
 
 # file -> {event index: (codes, a phrase of the reason)}: every event of every vector
-# is either mapped or rejected for a reason that says what is missing or unsupported.
+# is either mapped (GS1_MAPPED) or rejected for a reason that says what is missing or
+# unsupported. A missing bizTransactionList is no rejection: the event maps without
+# reference_document and validation records that as a finding (spec 2.2).
 GS1_EXPECTED: dict[str, dict[int, tuple[set[str], str]]] = {
     "Example-Type-sourceOrDestination_measurement_bizTransaction.jsonld": {
         0: ({"epcis_unsupported"}, "AssociationEvent has no FSMA 204"),
@@ -45,14 +47,12 @@ GS1_EXPECTED: dict[str, dict[int, tuple[set[str], str]]] = {
         0: ({"epcis_unsupported", "epcis_incomplete"}, "serialised items"),
         1: ({"epcis_unsupported", "epcis_incomplete"}, "serialised items"),
     },
-    "Example_9.6.2-ObjectEvent.jsonld": {
-        0: ({"epcis_incomplete"}, "no bizTransactionList"),
-    },
+    "Example_9.6.2-ObjectEvent.jsonld": {},  # maps: see test_gs1_9_6_2_maps_without_a_reference_document
     "Example_9.6.3-AggregationEvent.jsonld": {
         0: ({"epcis_unsupported"}, "AggregationEvent has no FSMA 204"),
     },
     "Example_9.6.4-TransformationEvent.jsonld": {
-        0: ({"epcis_unsupported", "epcis_incomplete"}, "without a lot (batch)"),
+        0: ({"epcis_unsupported"}, "without a lot (batch)"),
     },
     "SensorDataExample1.jsonld": {
         0: ({"epcis_unsupported"}, "sensor-only event"),
@@ -61,10 +61,15 @@ GS1_EXPECTED: dict[str, dict[int, tuple[set[str], str]]] = {
         0: ({"epcis_unsupported"}, "sensor-only event"),
     },
 }
+# file -> indices of the events that map to a chain event
+GS1_MAPPED: dict[str, list[int]] = {"Example_9.6.2-ObjectEvent.jsonld": [0]}
 
 
 def test_every_gs1_vector_is_covered() -> None:
     assert sorted(p.name for p in GS1_VECTORS.glob("*.jsonld")) == sorted(GS1_EXPECTED)
+    assert set(GS1_MAPPED) <= set(GS1_EXPECTED)
+    for name, mapped in GS1_MAPPED.items():
+        assert not set(mapped) & set(GS1_EXPECTED[name]), name
 
 
 @pytest.mark.parametrize("name", sorted(GS1_EXPECTED))
@@ -75,9 +80,15 @@ def test_gs1_vector(name: str) -> None:
     assert (doc.raw, doc.actor_id, doc.document) == (raw, ACTOR, json.loads(raw))
     assert doc.document_id == epcis.document_id(ACTOR, raw)
     expected = GS1_EXPECTED[name]
-    assert not result.accepted
-    assert sorted(r.element_index for r in result.rejected) == sorted(expected)
     events = json.loads(raw)["epcisBody"]["eventList"]
+    mapped = GS1_MAPPED.get(name, [])
+    assert [a.element_index for a in result.accepted] == mapped
+    assert sorted(mapped + sorted(expected)) == list(range(len(events)))
+    for acc in result.accepted:
+        assert validator("chain_event").is_valid(acc.payload)
+        assert acc.payload["kdes"] == {"epcis_event": events[acc.element_index]}
+        assert acc.document_id == doc.document_id
+    assert sorted(r.element_index for r in result.rejected) == sorted(expected)
     for rej in result.rejected:
         want_codes, phrase = expected[rej.element_index]
         assert {r.code for r in rej.reasons} == want_codes
@@ -97,10 +108,40 @@ def test_gs1_9_6_1_names_every_missing_kde() -> None:
 def test_gs1_9_6_4_names_the_pattern_input_and_the_serial_outputs() -> None:
     result = check(EPCIS_TOPIC, _vector("Example_9.6.4-TransformationEvent.jsonld"))
     paths = {p for _, p, _ in _reasons(result, 0)}
-    assert paths == {"/inputQuantityList/2/epcClass", "/outputEPCList", "/bizTransactionList"}
+    assert paths == {"/inputQuantityList/2/epcClass", "/outputEPCList"}  # no bizTransactionList
 
 
-def test_gs1_9_6_2_maps_once_it_names_a_reference_document() -> None:
+# GS1 9.6.2 as published: a receiving of 200 kg of one lot, without bizTransactionList.
+GS1_9_6_2_CHAIN = {
+    "schema": "foodtrace/chain-event/v1",
+    "actor_id": ACTOR,
+    "event_type": "receiving",
+    "event_time": "2013-06-08T16:58:56.591000+02:00",  # 14:58:56.591Z shown at +02:00
+    "location_id": "urn:epc:id:sgln:0614141.00888.0",  # bizLocation over readPoint
+    "lots": [{"lot_code": "(01)04012345123456(10)998877", "product_code": "04012345123456",
+              "quantity": 200, "unit": "kg"}],
+    "source_location_id": "urn:epc:id:sgln:4012345.00225.0",  # type location preferred
+}
+
+
+def test_gs1_9_6_2_maps_without_a_reference_document() -> None:
+    raw = _vector("Example_9.6.2-ObjectEvent.jsonld")
+    event = json.loads(raw)["epcisBody"]["eventList"][0]
+    assert "bizTransactionList" not in event
+    result = check(EPCIS_TOPIC, raw)
+    assert not result.rejected
+    (acc,) = result.accepted
+    assert (acc.kind, acc.sender_id, acc.element_index) == ("chain_event", ACTOR, 0)
+    assert acc.message_id == uuid.uuid5(EVENT_NAMESPACE, f"{ACTOR}\n{event['eventID']}")
+    chain = dict(acc.payload)
+    assert chain.pop("kdes") == {"epcis_event": event}
+    # no reference_document key at all (not a null): validation reports it as a finding
+    assert chain == {**GS1_9_6_2_CHAIN, "message_id": str(acc.message_id)}
+    assert validator("chain_event").is_valid(acc.payload)
+    assert acc.document_id == result.documents[0].document_id
+
+
+def test_gs1_9_6_2_names_its_reference_document_once_it_has_one() -> None:
     doc = json.loads(_vector("Example_9.6.2-ObjectEvent.jsonld"))
     event = doc["epcisBody"]["eventList"][0]
     event["bizTransactionList"] = [{"type": "bol", "bizTransaction": "urn:epcglobal:cbv:bt:4012345000009:77"}]
@@ -110,15 +151,8 @@ def test_gs1_9_6_2_maps_once_it_names_a_reference_document() -> None:
     chain = dict(acc.payload)
     assert chain.pop("kdes") == {"epcis_event": event}
     assert chain == {
-        "schema": "foodtrace/chain-event/v1",
+        **GS1_9_6_2_CHAIN,
         "message_id": str(acc.message_id),
-        "actor_id": ACTOR,
-        "event_type": "receiving",
-        "event_time": "2013-06-08T16:58:56.591000+02:00",  # 14:58:56.591Z shown at +02:00
-        "location_id": "urn:epc:id:sgln:0614141.00888.0",  # bizLocation over readPoint
-        "lots": [{"lot_code": "(01)04012345123456(10)998877", "product_code": "04012345123456",
-                  "quantity": 200, "unit": "kg"}],
-        "source_location_id": "urn:epc:id:sgln:4012345.00225.0",  # type location preferred
         "reference_document": {"type": "BOL", "number": "urn:epcglobal:cbv:bt:4012345000009:77"},
     }
     assert acc.document_id == result.documents[0].document_id
@@ -130,10 +164,10 @@ def test_gs1_9_6_4_maps_once_its_lots_are_lots() -> None:
     del event["inputQuantityList"][2], event["outputEPCList"], event["inputEPCList"]
     event["outputQuantityList"] = [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877",
                                     "quantity": 40, "uom": "KGM"}]
-    event["bizTransactionList"] = [{"type": "prodorder", "bizTransaction": "PR-1"}]
-    (acc,) = check(EPCIS_TOPIC, doc).accepted
+    (acc,) = check(EPCIS_TOPIC, doc).accepted  # no bizTransactionList needed
     chain = acc.payload
     assert chain["event_type"] == "transformation"
+    assert "reference_document" not in chain
     assert chain["inputs"] == [
         {"lot_code": "(01)04012345111118(10)4444", "product_code": "04012345111118",
          "quantity": 10, "unit": "kg"},
@@ -264,7 +298,6 @@ def _event(**changes: Any) -> dict[str, Any]:
         ({"bizStep": "https://example.com/steps/shipping"}, "epcis_unsupported", "/bizStep"),
         ({"action": "DELETE"}, "epcis_unsupported", "/action"),
         ({"destinationList": None}, "epcis_incomplete", "/destinationList"),
-        ({"bizTransactionList": []}, "epcis_incomplete", "/bizTransactionList"),
         ({"readPoint": None}, "epcis_incomplete", "/bizLocation"),
         ({"eventTime": None}, "epcis_incomplete", "/eventTime"),
         ({"eventTime": "2026-11-20T14:00:00"}, "epcis_incomplete", "/eventTime"),
@@ -288,6 +321,29 @@ def test_an_event_that_cannot_map_says_why(changes: dict[str, Any], code: str, p
     assert not result.accepted and len(result.documents) == 1
     assert (code, path) in {(c, p) for c, p, _ in _reasons(result, 0)}, _reasons(result, 0)
     assert json.loads(result.rejected[0].raw) == event
+
+
+@pytest.mark.parametrize(
+    "biz_transactions",
+    [None, [], [{"type": "bol"}], [{"type": "bol", "bizTransaction": ""}], ["BOL-1"], {"x": 1}],
+)
+def test_an_event_without_a_usable_reference_document_maps_without_one(
+    biz_transactions: Any,
+) -> None:
+    event = _event(bizTransactionList=biz_transactions)
+    if biz_transactions is None:
+        assert "bizTransactionList" not in event
+    result = _one(event)
+    assert not result.rejected
+    (acc,) = result.accepted
+    complete = _one(_event()).accepted[0].payload
+    assert complete["reference_document"]["type"] == "BOL"
+    # the same chain event as with a bizTransactionList, less reference_document
+    expected = {k: v for k, v in complete.items() if k not in ("reference_document", "kdes")}
+    chain = dict(acc.payload)
+    assert chain.pop("kdes") == {"epcis_event": event}
+    assert chain == expected
+    assert validator("chain_event").is_valid(acc.payload)
 
 
 def test_receiving_needs_an_action_and_add_is_first_receiving() -> None:

@@ -197,7 +197,6 @@ def test_lab_codes_come_from_the_reference(field: str, value: str) -> None:
         ("transformation", "tlc_source_location_id"),
         ("transformation", "inputs"),
         ("transformation", "outputs"),
-        ("sale", "reference_document"),
         ("cooling", "location_id"),
     ],
 )
@@ -208,6 +207,43 @@ def test_chain_event_requires_what_its_type_needs(event_type: str, missing: str)
     assert any(f"/{missing}:" in m for m in _messages("chain_event", msg)), _messages(
         "chain_event", msg
     )
+
+
+def test_the_top_level_required_fields_leave_out_reference_document() -> None:
+    assert load_schema("chain_event")["required"] == [
+        "schema",
+        "message_id",
+        "actor_id",
+        "event_type",
+        "event_time",
+        "location_id",
+    ]
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "harvesting",
+        "cooling",
+        "initial_packing",
+        "first_receiving",
+        "shipping",
+        "receiving",
+        "transformation",
+        "sale",
+    ],
+)
+def test_reference_document_is_optional_at_the_edge(event_type: str) -> None:
+    """A missing reference document is a validation finding (spec 2.2), not a rejection."""
+    assert event_type in reference.EVENT_TYPES
+    msg = chain_event(event_type)
+    assert "reference_document" in msg  # the sample names one: removing it is the test
+    del msg["reference_document"]
+    assert _valid("chain_event", msg), _messages("chain_event", msg)
+    assert _messages("chain_event", msg) == []
+    # present, it must still be {type, number}
+    assert not _valid("chain_event", {**msg, "reference_document": None})
+    assert not _valid("chain_event", {**msg, "reference_document": {"number": "B-1"}})
 
 
 def test_cooling_and_sale_need_no_tlc_source() -> None:

@@ -122,6 +122,8 @@ def test_rejection_notice_names_message_topic_and_reasons() -> None:
     assert [n[0] for n in notices] == ["lab-gz-01", "lab-gz-01"]
     assert notices[0][1] == {
         "message_id": str(mid),
+        "stage": "edge",
+        "stored": False,
         "topic": "foodtrace/v1/labs/lab-gz-01/results",
         "element_index": 2,
         "reasons": [
@@ -130,6 +132,7 @@ def test_rejection_notice_names_message_topic_and_reasons() -> None:
         "received_at": "2026-11-28T09:30:00+08:00",
     }
     assert notices[1][1]["message_id"] is None
+    assert (notices[1][1]["stage"], notices[1][1]["stored"]) == ("edge", False)
 
 
 def test_quarantine_dedup_key_separates_every_field() -> None:
