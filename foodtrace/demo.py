@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,7 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
             heard = office.wait(min_messages=len(office.messages) + 1, timeout=10)
         with connect(services.database_url) as conn:
             story = tell_the_alert(conn, sim, out_dir, heard)
-            story["lines"] += findings_lines(conn)
+            story["lines"] += findings_lines(conn, day)
         report.update(story)
         for line in story.pop("lines"):
             say(line)
@@ -221,11 +221,11 @@ def first_alert_line(conn: psycopg.Connection, lot: str) -> str:
     if not alerts:
         return f"no alert yet for lot {lot}"
     a = alerts[0]
-    return (f"alert v{a['version']} raised: {len(a['affected_locations'])} affected places in "
+    return (f"alert v{a['version']} out: {len(a['affected_locations'])} affected places in "
             f"{', '.join(a['affected_cities'])} (from what had arrived by then)")
 
 
-def findings_lines(conn: psycopg.Connection) -> list[str]:
+def findings_lines(conn: psycopg.Connection, day: date) -> list[str]:
     """What validation flagged instead of dropping, and the least complete sender."""
     from foodtrace.validate import scorecard
 
@@ -239,9 +239,16 @@ def findings_lines(conn: psycopg.Connection) -> list[str]:
     for rule, severity, cfr, n, resolved in rows:
         lines.append(f"   {n:>4} {severity:<7} {rule}{f' ({cfr})' if cfr else ''}"
                      f"{f', {resolved} resolved' if resolved else ''}")
-    worst = scorecard.worst_sender(conn)
-    if worst is not None:
-        lines.append(f"   KDE scorecard, least complete sender: {worst}")
+    span = max(1, (date.today() - day).days + 2)  # the simulated day and today
+    card = scorecard.fetch(conn, scorecard.window(span, datetime.now(UTC)))
+    if card.by_sender:
+        worst = card.by_sender[0]
+        gaps = card.top_gaps.get(worst.key, [])
+        lines.append(
+            f"   KDE scorecard, least complete sender: {worst.key}, {worst.completeness:.0%} of "
+            f"{worst.events} events complete"
+            + (f"; most frequent gap: {gaps[0].message}" if gaps else "")
+            + "  (foodtrace scorecard)")
     return lines
 
 
