@@ -474,17 +474,14 @@ def ingest_health() -> db.Dashboard:
         _table(
             "Waiting for validation",
             """
-            SELECT q.kind, count(*) AS queued, min(q.queued_at) AS oldest,
-                   count(*) FILTER (WHERE p.outcome = 'held') AS held
+            SELECT q.kind, count(*) AS queued, min(q.queued_at) AS oldest
             FROM landing.validation_queue q
-            LEFT JOIN core.processed_messages p
-                   ON p.kind = q.kind AND p.message_id = q.message_id
             GROUP BY q.kind
             ORDER BY q.kind
             """,
             _pos(0, 26, 8, 8),
-            "Landed messages validation has not promoted or quarantined yet; held ones "
-            "wait for a reference (lot, location, product, matching shipping).",
+            "Landed messages validation has not promoted or quarantined yet (nothing "
+            "waits for a reference: such rows are promoted with a finding).",
         )
     )
     d = d.with_panel(
@@ -492,7 +489,7 @@ def ingest_health() -> db.Dashboard:
             "Validation runs",
             """
             SELECT started_at, kind, suite_name, rows_checked, rows_passed, rows_failed,
-                   rows_held, success, finished_at - started_at AS duration, run_id
+                   findings, success, finished_at - started_at AS duration, run_id
             FROM ops.validation_runs
             WHERE $__timeFilter(started_at)
             ORDER BY started_at DESC
@@ -590,11 +587,143 @@ def lab_results() -> db.Dashboard:
     )
 
 
+# The scorecard functions (schemas/sql/0009_scorecard.sql) over the dashboard's time
+# range; an empty sender box is NULL (every sender), folded away at plan time.
+_KDE_ARGS = "$__timeFrom(), $__timeTo(), NULLIF(${sender:sqlstring}, '')"
+_SHARE = "完整率 share"
+
+
+def _share_as_percent(panel: table.Panel) -> table.Panel:
+    return panel.override_by_name(
+        _SHARE, [dm.DynamicConfigValue(id_val="unit", value="percentunit")]
+    )
+
+
+def kde_completeness() -> db.Dashboard:
+    sender = (
+        db.TextBoxVariable("sender")
+        .label("Sender / 发送方")
+        .description("one sender's actor id; empty: every sender")
+    )
+    d = _dashboard(
+        "foodtrace-kde-completeness",
+        "KDE completeness / 关键数据要素完整性",
+        "How completely senders report the FSMA 204 Key Data Elements: an event is "
+        "complete when validation found no KDE missing on it. A gap the lot graph "
+        "filled in later (derived) still counts against the sender. Days are "
+        "Asia/Shanghai days.",
+        "now-30d",
+    ).with_variable(sender)
+    d = d.with_panel(
+        stat.Panel()
+        .title("Events with every KDE / 要素齐全的事件")
+        .datasource(DATASOURCE)
+        .grid_pos(_pos(0, 0, 5, 8))
+        .unit("percentunit")
+        .decimals(1)
+        .reduce_options(cb.ReduceDataOptions().values(False).calcs(["lastNotNull"]).fields(""))
+        .with_target(
+            Sql(
+                f"""
+                SELECT completeness
+                FROM reporting.kde_completeness({_KDE_ARGS})
+                WHERE dimension = 'total'
+                """
+            )
+        )
+    )
+    d = d.with_panel(
+        _timeseries(
+            "Completeness by day / 每日完整率",
+            f"""
+            SELECT day_start AS "time", completeness AS "{_SHARE}"
+            FROM reporting.kde_completeness_by_day({_KDE_ARGS})
+            ORDER BY 1
+            """,
+            _pos(5, 0, 19, 8),
+            "percentunit",
+            "Share of each Asia/Shanghai day's events that carried every KDE.",
+        )
+    )
+    d = d.with_panel(
+        _share_as_percent(
+            _table(
+                "Completeness by sender, worst first / 按发送方 (最差在前)",
+                f"""
+                SELECT c.key AS "发送方 sender", c.events AS "事件 events",
+                       c.complete_events AS "齐全 complete", c.completeness AS "{_SHARE}",
+                       c.kde_gaps AS "缺失 gaps", g.rule AS "最常缺失 top gap",
+                       g.cfr_section AS "CFR 条款 section", g.gaps AS "该项次数 top gap count"
+                FROM reporting.kde_completeness({_KDE_ARGS}) c
+                LEFT JOIN reporting.kde_top_gaps({_KDE_ARGS}, 1) g ON g.sender_id = c.key
+                WHERE c.dimension = 'sender'
+                ORDER BY c.completeness, c.events DESC, c.key
+                """,
+                _pos(0, 8, 24, 9),
+                "Events, events with every KDE and their share per sender (actor id), "
+                "with the KDE the sender misses most often.",
+            )
+        )
+    )
+    d = d.with_panel(
+        _share_as_percent(
+            _table(
+                "Completeness by event type / 按事件类型",
+                f"""
+                SELECT key AS "事件类型 event type", events AS "事件 events",
+                       complete_events AS "齐全 complete", completeness AS "{_SHARE}",
+                       kde_gaps AS "缺失 gaps"
+                FROM reporting.kde_completeness({_KDE_ARGS})
+                WHERE dimension = 'event_type'
+                ORDER BY completeness, events DESC, key
+                """,
+                _pos(0, 17, 12, 8),
+            )
+        )
+    )
+    d = d.with_panel(
+        _share_as_percent(
+            _table(
+                "Completeness by food category / 按食品类别",
+                f"""
+                SELECT c.key AS "食品类别 category", coalesce(fc.name_zh, '') AS "名称 name",
+                       c.events AS "事件 events", c.complete_events AS "齐全 complete",
+                       c.completeness AS "{_SHARE}", c.kde_gaps AS "缺失 gaps"
+                FROM reporting.kde_completeness({_KDE_ARGS}) c
+                LEFT JOIN core.food_categories fc ON fc.category = c.key
+                WHERE c.dimension = 'category'
+                ORDER BY c.completeness, c.events DESC, c.key
+                """,
+                _pos(12, 17, 12, 8),
+                "The category of an event's first product; unknown: that product has no "
+                "master data yet.",
+            )
+        )
+    )
+    return d.with_panel(
+        _table(
+            "Most frequent KDE gaps / 主要缺失要素",
+            f"""
+            SELECT sender_id AS "发送方 sender", rank AS "名次 rank", rule AS "规则 rule",
+                   cfr_section AS "CFR 条款 section", gaps AS "次数 count",
+                   derived AS "图谱补全 derived", message AS "说明 message"
+            FROM reporting.kde_top_gaps({_KDE_ARGS}, 5)
+            ORDER BY gaps DESC, sender_id, rank
+            LIMIT 500
+            """,
+            _pos(0, 25, 24, 10),
+            "Each sender's five most frequent missing KDEs with their 21 CFR section; "
+            "derived: later filled in by the lot graph (still the sender's gap).",
+        )
+    )
+
+
 BUILDERS = {
     "emergency": emergency,
     "trace": trace_explorer,
     "ingest": ingest_health,
     "lab_results": lab_results,
+    "kde_completeness": kde_completeness,
 }
 
 

@@ -149,10 +149,7 @@ def pipeline_idle(stack: Stack) -> bool:
         return False
     with psycopg.connect(stack.database_url, autocommit=True) as ft:
         unsettled = ft.execute(
-            """SELECT (SELECT count(*) FROM landing.validation_queue q
-                       WHERE NOT EXISTS (SELECT 1 FROM core.processed_messages pm
-                                         WHERE pm.kind = q.kind AND pm.message_id = q.message_id
-                                           AND pm.outcome = 'held'))
+            """SELECT (SELECT count(*) FROM landing.validation_queue)
                     + (SELECT count(*) FROM core.link_queue)"""
         ).fetchone()[0]
     return unsettled == 0

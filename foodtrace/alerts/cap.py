@@ -218,6 +218,13 @@ def description(a: Mapping[str, Any], city: str) -> str:
         f"{', '.join(s['location_id'] for s in a.get('source_locations', [])) or 'unknown'}.",
         f"Classification: {a.get('classification')}, risk {a.get('risk_decision')}.",
     ]
+    changes = a.get("changes")
+    if changes:  # a re-scoped version: what late data added or removed
+        from foodtrace.alerts.rescope import describe
+
+        lines.append(f"Changed by late data (version {a.get('version')}): {describe(changes)}.")
+    if not a.get("lot_traced", True):
+        lines.append("Scope provisional: no supply-chain event names this lot yet.")
     if a.get("limit_verified") is False:
         lines.append(f"Note: {NOT_VERIFIED}.")
     if a.get("status") == "closed":

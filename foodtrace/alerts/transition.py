@@ -75,6 +75,8 @@ class Change:
 def apply(conn: psycopg.Connection, before: AlertState | None, change: Change) -> AlertState:
     """Record `change` of the alert `before` (None: a new alert); returns it after."""
     p = dict(change.payload)
+    if change.action != "rescoped":
+        p.pop("changes", None)  # what late data changed belongs to that version only
     alert_id = UUID(str(p["alert_id"]))
     if before is None:
         store.insert(conn, p)

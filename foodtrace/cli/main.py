@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "trace",
     "alerts",
     "export",
+    "scorecard",
     "grafana",
     "demo",
 ]

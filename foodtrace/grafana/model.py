@@ -23,6 +23,7 @@ DASHBOARD_FILES = {
     "trace": "trace.json",
     "ingest": "ingest.json",
     "lab_results": "lab_results.json",
+    "kde_completeness": "kde_completeness.json",
 }
 
 # The database as Grafana reaches it, and the reader's credentials (never the

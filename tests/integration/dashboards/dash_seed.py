@@ -70,7 +70,7 @@ def seed(conn: psycopg.Connection, now: datetime | None = None) -> Seeded:
     spinach, bagged = f"{p}-spinach", f"{p}-bagged"
     t0 = now - timedelta(hours=30)
 
-    def event(hours: float, kind: str, at: str, lots=(), inputs=(), outputs=(), **extra) -> None:
+    def event(hours: float, kind: str, at: str, lots=(), inputs=(), outputs=(), **extra):
         mid, when = uuid.uuid4(), t0 + timedelta(hours=hours)
         conn.execute(
             "INSERT INTO core.events (message_id, event_time, actor_id, event_type, location_id,"
@@ -104,6 +104,7 @@ def seed(conn: psycopg.Connection, now: datetime | None = None) -> Seeded:
                     " VALUES (%s, %s, %s, %s, %s, %s, 'kg')",
                     (code, product, loc[at], mid, when, Decimal(qty)),
                 )
+        return mid, when, loc[at], kind
 
     farm = (farm_lot, spinach, "500")
     event(0, "harvesting", "farm", [farm], tlc=loc["farm"])
@@ -118,7 +119,9 @@ def seed(conn: psycopg.Connection, now: datetime | None = None) -> Seeded:
         tlc=loc["packer"],
     )
     event(8, "shipping", "packer", [(packed_lot, bagged, "120")], dest=loc["retail"])
-    event(11, "receiving", "retail", [(packed_lot, bagged, "120")], source=loc["packer"])
+    retail_receiving = event(
+        11, "receiving", "retail", [(packed_lot, bagged, "120")], source=loc["packer"]
+    )
     event(14, "sale", "retail", [(packed_lot, bagged, "20")])
 
     def lab_result(hours: float, lot: str, kind: str, analyte: str, **v) -> None:
@@ -170,6 +173,7 @@ def seed(conn: psycopg.Connection, now: datetime | None = None) -> Seeded:
     )
     _ingest_counters(conn, now, p)
     _validation(conn, now, p)
+    _kde_gap(conn, retail_receiving, loc["packer"])
     conn.commit()
 
     from foodtrace.alerts.engine import evaluate
@@ -204,6 +208,21 @@ def _validation(conn: psycopg.Connection, now: datetime, prefix: str) -> None:
         "INSERT INTO landing.lab_results (message_id, lab_id, topic, payload)"
         " VALUES (%s, 'lab-gz-01', 'foodtrace/v1/labs/lab-gz-01/results', %s)",
         (uuid.uuid4(), json.dumps({"schema": "foodtrace/lab-result/v1", "seed": prefix})),
+    )
+
+
+def _kde_gap(conn: psycopg.Connection, event: tuple, tlc_source: str) -> None:
+    """The retail receiving did not name the TLC source; validation found it missing
+    and the lot graph derived it (the KDE completeness scorecard still counts it)."""
+    mid, when, sender, kind = event
+    conn.execute(
+        "INSERT INTO core.findings (kind, message_id, sender_id, event_type, event_time, rule,"
+        " code, severity, cfr_section, message, path, resolved_at, resolution, resolved_value)"
+        " VALUES ('chain_event', %s, %s, %s, %s, 'kde.receiving.tlc_source', 'kde_missing',"
+        " 'warning', '21 CFR 1.1345(a)(7)',"
+        " 'receiving event lacks TLC source (21 CFR 1.1345(a)(7))', 'tlc_source', now(),"
+        " 'derived', %s)",
+        (mid, sender, kind, when, tlc_source),
     )
 
 

@@ -20,16 +20,22 @@ PROVISIONED = yaml.safe_load(
 KNOWN_MACROS = {"__timeFilter", "__timeGroupAlias", "__timeGroup", "__timeFrom", "__timeTo"}
 
 
-def test_the_four_dashboards_exist_with_distinct_uids_and_titles() -> None:
+def test_the_five_dashboards_exist_with_distinct_uids_and_titles() -> None:
     assert (
-        set(DASHBOARDS) == set(DASHBOARD_FILES) == {"emergency", "trace", "ingest", "lab_results"}
+        set(DASHBOARDS)
+        == set(DASHBOARD_FILES)
+        == {"emergency", "trace", "ingest", "lab_results", "kde_completeness"}
     )
     uids = [d["uid"] for d in DASHBOARDS.values()]
     titles = [d["title"] for d in DASHBOARDS.values()]
-    assert len(set(uids)) == len(set(titles)) == 4
-    assert {"Emergency coordination", "Trace explorer", "Ingest health", "Lab results"} == set(
-        titles
-    )
+    assert len(set(uids)) == len(set(titles)) == 5
+    assert {
+        "Emergency coordination",
+        "Trace explorer",
+        "Ingest health",
+        "Lab results",
+        "KDE completeness / 关键数据要素完整性",
+    } == set(titles)
 
 
 @pytest.mark.parametrize("key", sorted(DASHBOARDS))

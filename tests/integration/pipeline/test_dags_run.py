@@ -47,7 +47,7 @@ def test_dags_run_in_order_against_postgres(fresh_db_url: str, airflow_home: Pat
 
     assert validate["tasks"] == {"validate": "success", "announce_promoted": "success"}
     v = validate["result"]
-    assert (v["checked"], v["promoted"], v["quarantined"], v["held"]) == (landed, landed, 0, 0)
+    assert (v["checked"], v["promoted"], v["quarantined"], v["findings"]) == (landed, landed, 0, 0)
     assert Path(v["report_path"]).exists()
 
     assert link["tasks"] == {"link": "success", "announce_linked": "success"}
