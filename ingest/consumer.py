@@ -46,7 +46,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from foodtrace.ingest.landing import LandingItem, LandingWriter, StorageUnavailable
+from foodtrace.ingest.landing import (
+    QUARANTINE_STAGE_EDGE,
+    LandingItem,
+    LandingWriter,
+    StorageUnavailable,
+    quarantine_dedup_key,
+)
 from foodtrace.ingest.messages import INTERNAL_ERROR, EdgeResult, Reason, Rejected
 from foodtrace.ingest.stats import IngestTotals
 
@@ -168,12 +174,24 @@ def parse_sent_at(properties: Any) -> datetime | None:
     return None
 
 
-def rejection_notices(item: LandingItem) -> list[tuple[str, dict[str, Any]]]:
+def rejection_notices(
+    item: LandingItem, untold: set[bytes] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """(sender or None, JSON body) for every rejected element of a message: the
     notice of spec 2.4, {message_id, stage, stored, reasons, ...}; an edge rejection
-    is never stored (its raw bytes are kept in quarantine only)."""
+    is never stored (its raw bytes are kept in quarantine only). With `untold`
+    (the dedup keys of the quarantine rows the batch really inserted) only for
+    those, each key taken out as it is told: a bad message redelivered or
+    published again, in this batch or a later one, is told once."""
     notices = []
     for rej in item.result.rejected:
+        key = quarantine_dedup_key(
+            QUARANTINE_STAGE_EDGE, item.result.topic, rej.raw, rej.element_index
+        )
+        if untold is not None:
+            if key not in untold:
+                continue
+            untold.discard(key)
         notices.append(
             (
                 item.result.sender_id,
@@ -531,16 +549,17 @@ class IngestConsumer:
                     stop.wait(delay)  # a stop wakes it: then retry within the grace only
         if attempt:
             log.info("database back: committed the %d messages that waited", len(batch))
-        self._publish_rejections(items)
+        self._publish_rejections(items, counts.new_quarantine_keys)
         self._ack(batch)
         self.totals.add(counts, messages=len(batch))
         return True
 
-    def _publish_rejections(self, items: list[LandingItem]) -> None:
+    def _publish_rejections(self, items: list[LandingItem], new_keys: frozenset[bytes]) -> None:
         from foodtrace.ingest import topics
 
+        untold = set(new_keys)
         for item in items:
-            for sender, body in rejection_notices(item):
+            for sender, body in rejection_notices(item, untold):
                 self._client.publish(
                     topics.rejection_topic(sender), json.dumps(body).encode(), qos=1
                 )

@@ -128,7 +128,8 @@ INSERT INTO landing.quarantine (dedup_key, stage, received_at, topic, sender_id,
 SELECT DISTINCT ON (dedup_key) dedup_key, 'edge', received_at, topic, sender_id, message_id,
        element_index, raw, reasons
 FROM ft_stage_quarantine ORDER BY dedup_key, ord
-ON CONFLICT DO NOTHING"""
+ON CONFLICT DO NOTHING
+RETURNING dedup_key"""
 
 _INSERT_STATS = """
 INSERT INTO ops.ingest_stats (ts, worker_id, received, stored, duplicates, quarantined,
@@ -184,9 +185,11 @@ def write_batch(
                     cur.execute(sql)
                     stored += max(cur.rowcount, 0)
             quarantined = 0
+            new_keys: frozenset[bytes] = frozenset()
             if staged.quarantine:
                 cur.execute(_INSERT_QUARANTINE)
-                quarantined = max(cur.rowcount, 0)
+                new_keys = frozenset(bytes(r[0]) for r in cur.fetchall())
+                quarantined = len(new_keys)
             commit_time = datetime.now(UTC)
             lag_avg, lag_max = lag_seconds(
                 commit_time, (it.sent_at or it.received_at for it in items)
@@ -199,6 +202,8 @@ def write_batch(
                 quarantined=quarantined,
                 lag_avg_s=lag_avg,
                 lag_max_s=lag_max,
+                lag_n=len(items) if lag_avg is not None else 0,
+                new_quarantine_keys=new_keys,
             )
             cur.execute(
                 _INSERT_STATS,
@@ -418,12 +423,11 @@ def _printable(text: str) -> str:
 
 
 def _add(a: BatchCounts, b: BatchCounts) -> BatchCounts:
+    """Two batches' counts as one; the average lag weighted by each batch's messages
+    (total lag / count: averaging the averages would weigh later batches more)."""
     lag_max = max((x for x in (a.lag_max_s, b.lag_max_s) if x is not None), default=None)
-    lag_avg = (
-        b.lag_avg_s
-        if a.lag_avg_s is None
-        else (a.lag_avg_s if b.lag_avg_s is None else (a.lag_avg_s + b.lag_avg_s) / 2)
-    )
+    n = a.lag_n + b.lag_n
+    lag_avg = ((a.lag_avg_s or 0.0) * a.lag_n + (b.lag_avg_s or 0.0) * b.lag_n) / n if n else None
     return BatchCounts(
         received=a.received + b.received,
         stored=a.stored + b.stored,
@@ -431,4 +435,6 @@ def _add(a: BatchCounts, b: BatchCounts) -> BatchCounts:
         quarantined=a.quarantined + b.quarantined,
         lag_avg_s=lag_avg,
         lag_max_s=lag_max,
+        lag_n=n,
+        new_quarantine_keys=a.new_quarantine_keys | b.new_quarantine_keys,
     )

@@ -26,6 +26,10 @@ class BatchCounts:
     quarantined: int = 0
     lag_avg_s: float | None = None  # commit time minus publish time (sent_at), seconds
     lag_max_s: float | None = None
+    lag_n: int = 0  # messages the average is over (to merge batches correctly)
+    # dedup keys of the quarantine rows this batch inserted (not already there): the
+    # rejections to tell senders, once per message however often it is redelivered
+    new_quarantine_keys: frozenset[bytes] = frozenset()
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {

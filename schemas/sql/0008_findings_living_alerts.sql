@@ -181,3 +181,8 @@ CREATE INDEX findings_open_value_idx ON core.findings (rule, (detail->>'value'))
 
 -- A run's findings on promoted rows (rows_held stays for the runs before this).
 ALTER TABLE ops.validation_runs ADD COLUMN findings integer NOT NULL DEFAULT 0;
+
+-- The edge tells a sender of a rejection once: it learns which quarantine rows its
+-- batch really inserted (INSERT ... RETURNING dedup_key). The key is a hash of the
+-- bytes; the ingest role still reads nothing else of landing.
+GRANT SELECT (dedup_key) ON landing.quarantine TO foodtrace_ingest;

@@ -5,6 +5,7 @@ quarantined with its bytes and a reason, the sender hears why, and the stream go
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -266,6 +267,26 @@ def test_bad_input_is_quarantined_the_sender_is_told_and_ingest_goes_on(
     again = inprocess_consumer(worker_id=rc.consumer.config.worker_id, idle_exit_s=1.0)
     again.thread.join(10)
     assert again.result is not None and again.result.totals.messages == 0
+
+
+def test_a_bad_message_sent_again_is_told_once(inprocess_consumer, publisher, fresh_db_url):
+    """Spec 2.4: a redelivery (or the same bad bytes published again) lands once in
+    quarantine and reaches the sender once."""
+    rc = inprocess_consumer()
+    lab = publisher("lab-gz-01")
+    lab.listen("foodtrace/v1/rejections/lab-gz-01")
+    repeated = lab_result(tested_at=12345)
+    lab.send(LAB_TOPIC, repeated)
+    lab.send(LAB_TOPIC, repeated)
+    marker = lab_result(tested_at=67890)
+    lab.send(LAB_TOPIC, marker)
+    wait_until(lambda: scalar(fresh_db_url, "SELECT count(*) FROM landing.quarantine") == 2)
+    wait_until(lambda: len(lab.messages()) >= 2)
+    time.sleep(1.0)  # a second notice for `repeated` would have arrived by now
+    told = [json.loads(m.payload)["message_id"] for m in lab.messages()]
+    assert sorted(told) == sorted([repeated["message_id"], marker["message_id"]])
+    result = rc.stop()
+    assert (result.totals.quarantined, result.totals.duplicates) == (2, 1)
 
 
 def test_works_on_mqtt_311_embedded_broker(fresh_db_url) -> None:

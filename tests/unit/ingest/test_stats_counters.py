@@ -151,3 +151,20 @@ def test_quarantine_dedup_key_separates_every_field() -> None:
         )
         == 6
     )
+
+
+def test_merged_batches_average_the_lag_over_all_their_messages() -> None:
+    """The one-by-one path merges single-message batches: lags 1, 2 and 6 s average
+    3 s (total / count); averaging pairwise would give 3.75 and favour the last."""
+    from foodtrace.ingest.landing import _add
+
+    merged = BatchCounts()
+    for lag in (1.0, 2.0, 6.0):
+        merged = _add(merged, BatchCounts(1, 1, lag_avg_s=lag, lag_max_s=lag, lag_n=1))
+    assert (merged.lag_avg_s, merged.lag_max_s, merged.lag_n) == (3.0, 6.0, 3)
+    assert _add(BatchCounts(), BatchCounts()).lag_avg_s is None
+    keys = _add(
+        BatchCounts(new_quarantine_keys=frozenset({b"a"})),
+        BatchCounts(new_quarantine_keys=frozenset({b"b"})),
+    )
+    assert keys.new_quarantine_keys == {b"a", b"b"}
