@@ -360,7 +360,7 @@ def trace_explorer() -> db.Dashboard:
             _pos(0, 21, 12, 8),
         )
     )
-    return d.with_panel(
+    d = d.with_panel(
         _table(
             "Alerts that reach ${lot}",
             """
@@ -376,7 +376,29 @@ def trace_explorer() -> db.Dashboard:
             _pos(12, 21, 12, 8),
             "Alerts on this lot, and alerts on other lots whose affected lots include it.",
         )
+    ).with_panel(
+        _table(
+            "Findings on the trace of ${lot}",
+            """
+            SELECT f.event_time, f.sender_id, f.event_type, f.severity, f.rule, f.cfr_section,
+                   coalesce(f.resolution, 'open') AS status, f.resolved_value, f.message
+            FROM core.findings f
+            WHERE f.message_id IN (
+                SELECT t.message_id FROM core.trace_locations(ARRAY(
+                    SELECT lot_code FROM core.trace_downstream(${lot:sqlstring})
+                    UNION
+                    SELECT lot_code FROM core.trace_upstream(${lot:sqlstring}))) t)
+            ORDER BY CASE f.severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                     f.event_time, f.rule
+            """,
+            _pos(0, 29, 24, 8),
+            "What validation flagged on the events of this trace (KDE gaps with their "
+            "21 CFR sections, references not known yet, time and quantity doubts). These "
+            "events are traced all the same; resolved findings were answered by the graph "
+            "(derived) or by data that arrived later.",
+        )
     )
+    return d
 
 
 def ingest_health() -> db.Dashboard:

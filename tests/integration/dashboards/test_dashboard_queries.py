@@ -109,6 +109,10 @@ def test_trace_explorer_follows_the_lot(
     up = _by_panel(_run(reader_conn, "trace", seeded.packed_lot))
     upstream = _rows(reader_conn, up["Upstream: what ${lot} was made from"].sql)
     assert {r["lot_code"] for r in upstream} == {seeded.packed_lot, seeded.farm_lot}
+    found = _rows(reader_conn, panels["Findings on the trace of ${lot}"].sql)
+    assert [(r["rule"], r["cfr_section"], r["status"]) for r in found] == [
+        ("kde.receiving.tlc_source", "21 CFR 1.1345(a)(7)", "derived")
+    ]
 
 
 def test_lot_text_is_quoted_not_executed(reader_conn: psycopg.Connection) -> None:
