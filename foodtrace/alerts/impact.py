@@ -146,7 +146,9 @@ def shape(t: Trace, places: Mapping[str, Place]) -> AlertImpact:
         source_lots=source_lots,
         source_locations=[_place(lid, places) for lid in impact.source_locations],
         depth_capped=impact.depth_capped,
-        lot_traced=True,
+        # only samples name the lot so far: no supply-chain event does (spec 4)
+        lot_traced=bool(t.upstream or t.downstream)
+        or any(loc.role != "sampled" for loc in t.locations),
         scope_lots=tuple(
             sorted(
                 {

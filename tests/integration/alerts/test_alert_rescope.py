@@ -168,6 +168,7 @@ def test_a_result_before_its_lot_alerts_at_once_then_follows_the_events(chain: C
     alert_id = _raise_on(c, lot="Z", at="market")  # no event names lot Z yet
     first = _alert(c.conn, alert_id)
     assert first["affected_cities"] == ["guangzhou"]  # the sampled place, at once
+    assert first["lot_traced"] is False  # only its sample names the lot so far
     assert {x["location_id"] for x in first["affected_locations"]} == {c.code("market")}
 
     veg = c.code("choy_sum")
