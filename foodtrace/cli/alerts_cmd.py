@@ -20,9 +20,15 @@ import getpass
 import sys
 from typing import Any
 
-from foodtrace.cli.output import add_json_flag, print_json, print_table
+from foodtrace.cli.output import (
+    EXIT_DATABASE,
+    add_json_flag,
+    database_errors,
+    database_failure,
+    print_json,
+    print_table,
+)
 
-EXIT_DATABASE = 2
 EXIT_NOT_FOUND = 3
 EXIT_STATE = 4
 EXIT_UNDELIVERED = 5
@@ -66,7 +72,6 @@ def register(sub) -> None:
 
 
 def run_alerts(args) -> int:
-    import psycopg
 
     from foodtrace.alerts.lifecycle import TransitionError
     from foodtrace.alerts.store import AlertNotFound
@@ -87,18 +92,8 @@ def run_alerts(args) -> int:
     except TransitionError as exc:
         print(f"foodtrace: {exc}", file=sys.stderr)
         return EXIT_STATE
-    except psycopg.errors.UndefinedTable:
-        print(
-            "foodtrace: the database has no alert tables yet: run `foodtrace db migrate`",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
-    except psycopg.OperationalError as exc:
-        print(
-            f"foodtrace: cannot reach the database ({exc}); check FOODTRACE_DATABASE_URL",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
+    except database_errors() as exc:
+        return database_failure(exc, "alert tables")
 
 
 def _summary(a: dict[str, Any]) -> dict[str, Any]:

@@ -19,11 +19,17 @@ def register(sub) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 27),
-                   metavar="YYYY-MM-DD", help="the simulated day (default 2026-11-27)")
+    p.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=date(2026, 11, 27),
+        metavar="YYYY-MM-DD",
+        help="the simulated day (default 2026-11-27)",
+    )
     p.add_argument("--scale", type=float, default=0.3, help="size of the simulated network")
-    p.add_argument("--incident", default="pesticide",
-                   choices=("pesticide", "clenbuterol", "malachite_green"))
+    p.add_argument(
+        "--incident", default="pesticide", choices=("pesticide", "clenbuterol", "malachite_green")
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_flag(p)
     p.set_defaults(handler=run)
@@ -32,5 +38,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from foodtrace.demo import run_demo
 
-    return run_demo(args.out, seed=args.seed, day=args.date, scale=args.scale,
-                    incident=args.incident, as_json=args.json, quiet=args.quiet)
+    return run_demo(
+        args.out,
+        seed=args.seed,
+        day=args.date,
+        scale=args.scale,
+        incident=args.incident,
+        as_json=args.json,
+        quiet=args.quiet,
+    )

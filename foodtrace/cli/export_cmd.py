@@ -12,9 +12,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from foodtrace.cli.output import add_json_flag, print_json, print_table
+from foodtrace.cli.output import (
+    add_json_flag,
+    database_errors,
+    database_failure,
+    print_json,
+    print_table,
+)
 
-EXIT_DATABASE = 2
 EXIT_NOT_FOUND = 3
 
 
@@ -38,7 +43,6 @@ def register(sub) -> None:
 
 
 def run_fsma(args) -> int:
-    import psycopg
 
     from foodtrace.alerts.fsma_export import _safe, export
     from foodtrace.db import connect
@@ -51,17 +55,8 @@ def run_fsma(args) -> int:
     except LotNotFound as exc:
         print(f"foodtrace: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
-        print(
-            "foodtrace: the database is not migrated: run `foodtrace db migrate`", file=sys.stderr
-        )
-        return EXIT_DATABASE
-    except psycopg.OperationalError as exc:
-        print(
-            f"foodtrace: cannot reach the database ({exc}); check FOODTRACE_DATABASE_URL",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
+    except database_errors() as exc:
+        return database_failure(exc, "trace functions")
     if args.json:
         print_json(result.to_json())
         return 0

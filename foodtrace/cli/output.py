@@ -53,3 +53,40 @@ def _cell(value: Any) -> str:
 
 def add_json_flag(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (alone) on stdout")
+
+
+EXIT_DATABASE = 2  # the database is not reachable or not migrated
+
+
+def not_migrated_errors() -> tuple[type[Exception], ...]:
+    """What a query raises on a database whose schema is missing or old."""
+    import psycopg
+
+    return (
+        psycopg.errors.UndefinedFunction,
+        psycopg.errors.UndefinedTable,
+        psycopg.errors.InvalidSchemaName,
+    )
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """Everything `database_failure` explains: not migrated, or not reachable."""
+    import psycopg
+
+    return (*not_migrated_errors(), psycopg.OperationalError)
+
+
+def database_failure(exc: Exception, missing: str) -> int:
+    """Say what is wrong with the database and what to do; return the exit code.
+    `missing`: what the command needs of the schema, e.g. "trace functions"."""
+    if isinstance(exc, not_migrated_errors()):
+        print(
+            f"foodtrace: the database has no {missing} yet: run `foodtrace db migrate`",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"foodtrace: cannot reach the database ({exc}); check FOODTRACE_DATABASE_URL",
+            file=sys.stderr,
+        )
+    return EXIT_DATABASE

@@ -8,19 +8,22 @@ Exit codes: 0 done, 2 database not reachable or not migrated.
 from __future__ import annotations
 
 import argparse
-import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from foodtrace.cli.output import add_json_flag, print_json
+from foodtrace.cli.output import (
+    add_json_flag,
+    database_errors,
+    database_failure,
+    print_json,
+)
 from foodtrace.reference import FOOD_CATEGORIES
 
 if TYPE_CHECKING:
     from foodtrace.validate.scorecard import Completeness, Gap, Scorecard
 
-EXIT_DATABASE = 2
 
 # Chinese names of the Critical Tracking Events, shown beside the English code.
 EVENT_TYPE_ZH = {
@@ -71,7 +74,6 @@ def register(sub) -> None:
 
 
 def run_scorecard(args) -> int:
-    import psycopg
 
     from foodtrace.db import connect
     from foodtrace.validate.scorecard import fetch, window
@@ -80,18 +82,8 @@ def run_scorecard(args) -> int:
     try:
         with connect(autocommit=True) as conn:
             card = fetch(conn, win, args.sender, args.top)
-    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
-        print(
-            "foodtrace: the database has no scorecard functions yet: run `foodtrace db migrate`",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
-    except psycopg.OperationalError as exc:
-        print(
-            f"foodtrace: cannot reach the database ({exc}); check FOODTRACE_DATABASE_URL",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
+    except database_errors() as exc:
+        return database_failure(exc, "scorecard functions")
     if args.json:
         print_json(card.to_json())
     else:

@@ -10,13 +10,18 @@ import sys
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from foodtrace.cli.output import add_json_flag, print_json, print_table
+from foodtrace.cli.output import (
+    add_json_flag,
+    database_errors,
+    database_failure,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from foodtrace.trace.api import Trace, TracedLot
 
 EXIT_NOT_FOUND = 3
-EXIT_DATABASE = 2
 
 
 def _depth(text: str) -> int:
@@ -48,7 +53,6 @@ def register(sub) -> None:
 
 
 def run_trace(args) -> int:
-    import psycopg
 
     from foodtrace.db import connect
     from foodtrace.trace.api import LotNotFound, trace
@@ -59,22 +63,8 @@ def run_trace(args) -> int:
     except LotNotFound as exc:
         print(f"foodtrace: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    except (
-        psycopg.errors.UndefinedFunction,
-        psycopg.errors.UndefinedTable,
-        psycopg.errors.InvalidSchemaName,
-    ):
-        print(
-            "foodtrace: the database has no trace functions yet: run `foodtrace db migrate`",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
-    except psycopg.OperationalError as exc:
-        print(
-            f"foodtrace: cannot reach the database ({exc}); check FOODTRACE_DATABASE_URL",
-            file=sys.stderr,
-        )
-        return EXIT_DATABASE
+    except database_errors() as exc:
+        return database_failure(exc, "trace functions")
     if args.json:
         print_json(result.to_json())
     else:
