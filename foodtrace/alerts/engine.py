@@ -116,10 +116,30 @@ def _evaluate_key(
         ).fetchone()
         if done:
             return None  # another evaluator got there first
-        row = conn.execute(_RESULT_SQL, (message_id, tested_at)).fetchone()
-        result = LabResult(*row[:16])
-        product_name = row[16]
+        result, product_name = _load_result(conn, message_id, tested_at)
         return _apply(conn, result, product_name, table)
+
+
+def _load_result(
+    conn: psycopg.Connection, message_id: Any, tested_at: Any
+) -> tuple[LabResult, str | None]:
+    """A lab result with its product and category as core knows them now."""
+    row = conn.execute(_RESULT_SQL, (message_id, tested_at)).fetchone()
+    if row is None:
+        raise LookupError(f"no lab result {message_id} tested at {tested_at}")
+    return LabResult(*row[:16]), row[16]
+
+
+def judged_again(
+    conn: psycopg.Connection, payload: dict[str, Any], table: limits_mod.LimitsTable
+) -> tuple[dict[str, Any], Judgement]:
+    """The alert's lab result judged again with what core knows now (its product and
+    category may have arrived since): the trigger fields and the judgement."""
+    tested_at = datetime.fromisoformat(payload["tested_at"])
+    r, product_name = _load_result(conn, payload["message_id"], tested_at)
+    limit = table.lookup(r.analyte, r.category) if r.test_kind == "confirmatory" else None
+    j = rules.judge(r, limit)
+    return trigger_fields(r, j, product_name), j
 
 
 def _find_open(conn: psycopg.Connection, r: LabResult) -> OpenAlert | None:
@@ -278,7 +298,7 @@ def _raise(
         "close_note": None,
     }
     return transition.Change(
-        "raised", payload=payload, publish="version", scope=scope_of(imp), **common
+        "raised", payload=payload, publish="version", scope=scope_of(imp, r.product_code), **common
     )
 
 
@@ -313,7 +333,11 @@ def _upgrade(
         "acknowledged_at": None,
     }
     return transition.Change(
-        "upgraded", payload=payload, publish="version", scope=scope_of(imp), **common
+        "upgraded",
+        payload=payload,
+        publish="version",
+        scope=scope_of(imp, r.product_code),
+        **common,
     )
 
 
@@ -340,5 +364,11 @@ def _cleared(
     }
 
 
-def scope_of(imp: impact_mod.AlertImpact) -> transition.Scope:
-    return transition.Scope(lots=imp.scope_lots, locations=imp.scope_locations)
+def scope_of(imp: impact_mod.AlertImpact, product_code: str | None) -> transition.Scope:
+    """The keys whose new data can change this alert: its trace's lots and places,
+    and its product (master data arriving later names the category)."""
+    return transition.Scope(
+        lots=imp.scope_lots,
+        locations=imp.scope_locations,
+        products=(product_code,) if product_code else (),
+    )

@@ -207,8 +207,7 @@ def build_rows(
         row.update(_place("tlc_source", tlc_source or rec.lot_tlc_source, places))
         row["derived_kdes"] = "; ".join(derived)
         row["findings"] = "; ".join(
-            f"{f['rule']} [{f['severity']}, {f.get('resolution') or 'open'}]"
-            for f in rec.findings
+            f"{f['rule']} [{f['severity']}, {f.get('resolution') or 'open'}]" for f in rec.findings
         )
         sheets[rec.event_type].append(row)
     return sheets

@@ -127,7 +127,10 @@ def shape(t: Trace, places: Mapping[str, Place]) -> AlertImpact:
     affected_locations = [
         {**_place(lid, places), "holdings": holdings[lid]} for lid in impact.affected_locations
     ]
-    roots = {lot.lot_code: lot for lot in t.roots}
+    # Only samples name the lot so far, no supply-chain event (spec 4): its origin is
+    # not known, and the place it was sampled is not its source.
+    traced = bool(t.upstream or t.downstream) or any(loc.role != "sampled" for loc in t.locations)
+    roots = {lot.lot_code: lot for lot in t.roots} if traced else {}
     source_lots = [
         {
             "lot_code": code,
@@ -137,18 +140,18 @@ def shape(t: Trace, places: Mapping[str, Place]) -> AlertImpact:
             "unit": roots[code].unit,
         }
         for code in impact.source_lots
+        if code in roots
     ]
+    source_ids = impact.source_locations if traced else []
     cities = set(impact.affected_cities) | {p["city"] for p in affected_locations if p.get("city")}
     return AlertImpact(
         affected_lots=affected_lots,
         affected_locations=affected_locations,
         affected_cities=sorted(cities),
         source_lots=source_lots,
-        source_locations=[_place(lid, places) for lid in impact.source_locations],
+        source_locations=[_place(lid, places) for lid in source_ids],
         depth_capped=impact.depth_capped,
-        # only samples name the lot so far: no supply-chain event does (spec 4)
-        lot_traced=bool(t.upstream or t.downstream)
-        or any(loc.role != "sampled" for loc in t.locations),
+        lot_traced=traced,
         scope_lots=tuple(
             sorted(
                 {

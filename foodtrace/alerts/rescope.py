@@ -28,6 +28,7 @@ import psycopg
 
 from foodtrace.alerts import engine, store, transition
 from foodtrace.alerts import impact as impact_mod
+from foodtrace.alerts import limits as limits_mod
 from foodtrace.alerts.transition import AlertState
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,26 @@ _SET_FIELDS: dict[str, str | None] = {
 MAX_CAUSES_IN_HISTORY = 200  # a history row names at most this many events
 
 
+# Trigger fields that follow master data (the product and its category, and the
+# limit looked up for that category): re-read when the product arrives or changes.
+_PRODUCT_FIELDS = (
+    "product_code",
+    "product_name",
+    "category",
+    "limit",
+    "limit_unit",
+    "limit_verified",
+    "limit_source",
+    "limit_category_assumed",
+    "rule",
+    "reason",
+)
+
+
 def rescope(conn: psycopg.Connection, *, now: datetime | None = None) -> list[UUID]:
     """Re-scope every queued alert; return those that got a new version."""
     conn.commit()
+    table = limits_mod.load(conn)
     queued = [
         r[0]
         for r in conn.execute(
@@ -56,12 +74,14 @@ def rescope(conn: psycopg.Connection, *, now: datetime | None = None) -> list[UU
     changed = []
     for alert_id in queued:
         with conn.transaction():
-            if _rescope_one(conn, alert_id, now or datetime.now(UTC)):
+            if _rescope_one(conn, alert_id, now or datetime.now(UTC), table):
                 changed.append(alert_id)
     return changed
 
 
-def _rescope_one(conn: psycopg.Connection, alert_id: UUID, now: datetime) -> bool:
+def _rescope_one(
+    conn: psycopg.Connection, alert_id: UUID, now: datetime, table: limits_mod.LimitsTable
+) -> bool:
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (engine.LOCK_KEY,))
     causes = conn.execute(
         "DELETE FROM core.alert_rescope_queue WHERE alert_id = %s RETURNING cause_kind, cause_id",
@@ -74,11 +94,20 @@ def _rescope_one(conn: psycopg.Connection, alert_id: UUID, now: datetime) -> boo
         return False
     p = before.payload
     imp = impact_mod.compute(conn, p["lot_code"], p.get("sampled_location_id"))
-    new_scope = imp.to_json()
+    fields, j = engine.judged_again(conn, p, table)
+    product = {k: fields[k] for k in _PRODUCT_FIELDS}
+    new_scope = {**imp.to_json(), **product}
     diff = scope_diff(p, new_scope)
-    scope = engine.scope_of(imp)
+    completed = sorted(k for k in _PRODUCT_FIELDS if product[k] != p.get(k))
+    if completed:  # the product's master data arrived (or changed)
+        diff["product_completed"] = completed
+        if p["severity"] == "critical" and j.severity != "critical":
+            # judged against the strictest limit while the category was unknown; the
+            # category's own limit is not exceeded: an operator decides, not the engine
+            diff["within_category_limit"] = j.reason
+    scope = engine.scope_of(imp, product["product_code"])
     if not diff:  # e.g. a new upstream lot behind the same roots: keys grow, JSON stays
-        store.replace_scope(conn, alert_id, scope.lots, scope.locations)
+        store.replace_scope(conn, alert_id, scope.lots, scope.locations, scope.products)
         return False
     caused_by = _causes(causes)
     payload = {
@@ -170,6 +199,16 @@ def describe(diff: Mapping[str, Any]) -> str:
         parts.append("quantities changed at " + ", ".join(diff["holdings_changed"][:8]))
     if diff.get("locations_completed"):
         parts.append("location details completed (master data arrived)")
+    if diff.get("product_completed"):
+        parts.append(
+            "product details completed (master data arrived): "
+            + ", ".join(diff["product_completed"])
+        )
+    if diff.get("within_category_limit"):
+        parts.append(
+            "within the limit of the product's category "
+            f"({diff['within_category_limit']}): review the alert"
+        )
     if "lot_traced" in diff:
         parts.append("the lot is now in the lot graph" if diff["lot_traced"] else "lot untraced")
     return "; ".join(parts) or "scope re-computed"

@@ -250,17 +250,22 @@ def list_alerts(
 
 
 def replace_scope(
-    conn: psycopg.Connection, alert_id: UUID, lots: Sequence[str], locations: Sequence[str]
+    conn: psycopg.Connection,
+    alert_id: UUID,
+    lots: Sequence[str],
+    locations: Sequence[str],
+    products: Sequence[str] = (),
 ) -> None:
-    """The alert's scope keys become exactly `lots` and `locations`."""
+    """The alert's scope keys become exactly `lots`, `locations` and `products`."""
     clear_scope(conn, alert_id)
     conn.execute(
         "INSERT INTO core.alert_scope (key_kind, key, alert_id) "
         "SELECT k.kind, k.key, %s FROM ("
         "  SELECT 'lot' AS kind, unnest(%s::text[]) AS key"
-        "  UNION SELECT 'location', unnest(%s::text[])) k "
+        "  UNION SELECT 'location', unnest(%s::text[])"
+        "  UNION SELECT 'product', unnest(%s::text[])) k "
         "ON CONFLICT DO NOTHING",
-        (alert_id, list(lots), list(locations)),
+        (alert_id, list(lots), list(locations), list(products)),
     )
 
 

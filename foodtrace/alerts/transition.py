@@ -57,6 +57,7 @@ class Scope:
 
     lots: Sequence[str]
     locations: Sequence[str]
+    products: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ def apply(conn: psycopg.Connection, before: AlertState | None, change: Change) -
     if p["status"] == "closed":
         store.clear_scope(conn, alert_id)  # a closed alert follows no data
     elif change.scope is not None:
-        store.replace_scope(conn, alert_id, change.scope.lots, change.scope.locations)
+        store.replace_scope(
+            conn, alert_id, change.scope.lots, change.scope.locations, change.scope.products
+        )
     if change.publish != "none":
         outbox.enqueue(conn, p, cancel=change.publish == "cancel", now=change.at)
     if change.action != "noted":

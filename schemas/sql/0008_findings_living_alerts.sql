@@ -82,11 +82,12 @@ ON CONFLICT DO NOTHING;
 -- ---------------------------------------------------------------------------
 -- Living alerts.
 -- core.alert_scope: the keys an alert's current version was computed from: every
--- lot of its `both` trace (affected and upstream) and every location it names.
+-- lot of its `both` trace (affected and upstream), every location it names, and
+-- its product (whose master data decides the category a limit is looked up for).
 -- Kept for alerts that are not closed (a closed alert follows no data).
 -- ---------------------------------------------------------------------------
 CREATE TABLE core.alert_scope (
-    key_kind  text NOT NULL CHECK (key_kind IN ('lot', 'location')),
+    key_kind  text NOT NULL CHECK (key_kind IN ('lot', 'location', 'product')),
     key       text NOT NULL,
     alert_id  uuid NOT NULL REFERENCES core.alerts (alert_id) ON DELETE CASCADE,
     PRIMARY KEY (key_kind, key, alert_id)
@@ -100,8 +101,10 @@ CREATE INDEX alert_scope_alert_idx ON core.alert_scope (alert_id);
 CREATE TABLE core.alert_rescope_queue (
     queue_no    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     alert_id    uuid NOT NULL REFERENCES core.alerts (alert_id) ON DELETE CASCADE,
-    cause_kind  text NOT NULL CHECK (cause_kind IN ('event', 'lab_result', 'location', 'migration')),
-    cause_id    text NOT NULL,             -- message id of the event / result, or location id
+    cause_kind  text NOT NULL CHECK (cause_kind IN ('event', 'lab_result', 'location', 'product',
+                                                    'migration')),
+    cause_id    text NOT NULL,             -- message id of the event / result, location id
+                                           -- or product code
     queued_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX alert_rescope_queue_alert_idx ON core.alert_rescope_queue (alert_id, queue_no);
@@ -138,6 +141,16 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION core.queue_rescope_products() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO core.alert_rescope_queue (alert_id, cause_kind, cause_id)
+    SELECT DISTINCT s.alert_id, 'product', n.product_code
+    FROM new_rows n
+    JOIN core.alert_scope s ON s.key_kind = 'product' AND s.key = n.product_code;
+    RETURN NULL;
+END $$;
+
 CREATE TRIGGER lot_locations_rescope AFTER INSERT ON core.lot_locations
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION core.queue_rescope_lot_locations();
@@ -150,6 +163,12 @@ CREATE TRIGGER locations_rescope_insert AFTER INSERT ON core.locations
 CREATE TRIGGER locations_rescope_update AFTER UPDATE ON core.locations
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION core.queue_rescope_locations();
+CREATE TRIGGER products_rescope_insert AFTER INSERT ON core.products
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.queue_rescope_products();
+CREATE TRIGGER products_rescope_update AFTER UPDATE ON core.products
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION core.queue_rescope_products();
 
 -- A re-scope is a new alert version; history says which events changed it.
 ALTER TABLE core.alert_history DROP CONSTRAINT alert_history_action_check;

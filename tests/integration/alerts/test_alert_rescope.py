@@ -169,6 +169,7 @@ def test_a_result_before_its_lot_alerts_at_once_then_follows_the_events(chain: C
     first = _alert(c.conn, alert_id)
     assert first["affected_cities"] == ["guangzhou"]  # the sampled place, at once
     assert first["lot_traced"] is False  # only its sample names the lot so far
+    assert (first["source_lots"], first["source_locations"]) == ([], [])  # not the market
     assert {x["location_id"] for x in first["affected_locations"]} == {c.code("market")}
 
     veg = c.code("choy_sum")
@@ -251,3 +252,36 @@ def test_scope_keys_hold_every_traced_lot_and_place(chain: Chain) -> None:
     c.conn.commit()
     assert rescope(c.conn) == []  # nothing changed: no version, queue emptied
     assert _queued(c.conn) == 0
+
+
+def test_product_master_data_after_the_alert_completes_it_and_its_limit(aconn) -> None:
+    """A confirmatory result on a product nobody registered yet is judged against the
+    analyte's strictest limit; when the product arrives the alert names its category
+    and the category's limit (here: still exceeded)."""
+    c = Chain(aconn)
+    c.location("farm", "zhaoqing", "farm", 23.05, 112.47)
+    c.location("market", "guangzhou", "wholesale_market", 23.13, 113.26)
+    veg = c.code("late_veg")  # no core.products row yet
+    c.event("harvesting", "farm", c.at(0), [("A", 100, veg)], tlc_source="farm")
+    c.event("shipping", "farm", c.at(10), [("A", 100, veg)], to="market")
+    c.conn.commit()
+    c.lab_result(
+        "A", kind="confirmatory", analyte="omethoate", minutes=500, value=0.3, unit="mg/kg"
+    )
+    [alert_id] = run_pipeline(c.conn)
+    first = _alert(c.conn, alert_id)
+    assert (first["category"], first["limit_category_assumed"]) == (None, True)
+    assert first["severity"] == "critical" and first["limit"] == 0.02
+
+    c.conn.execute(
+        "INSERT INTO core.products (product_code, name, category) VALUES (%s, %s, %s)",
+        (veg, "Choy sum 菜心", "brassica_vegetables"),
+    )
+    c.conn.commit()
+    assert _queued(c.conn) == 1  # the products trigger queued it
+    assert rescope(c.conn) == [alert_id]
+    done = _alert(c.conn, alert_id)
+    assert (done["category"], done["product_name"]) == ("brassica_vegetables", "Choy sum 菜心")
+    assert done["limit_category_assumed"] is False
+    assert "category" in done["changes"]["product_completed"]
+    assert "within_category_limit" not in done["changes"]  # 0.3 > 0.02 all the same
