@@ -406,7 +406,9 @@ def ingest_health() -> db.Dashboard:
         "foodtrace-ingest",
         "Ingest health",
         "What the MQTT ingest workers received, stored, ignored as duplicates and "
-        "quarantined (ops.ingest_stats), why messages were quarantined, and validation runs.",
+        "quarantined (ops.ingest_stats), their heartbeats and session takeovers "
+        "(ops.ingest_workers, ops.ingest_takeovers), why messages were quarantined, "
+        "and validation runs.",
         "now-6h",
     )
     d = d.with_panel(
@@ -444,6 +446,51 @@ def ingest_health() -> db.Dashboard:
         )
     )
     d = d.with_panel(
+        _table(
+            "Worker heartbeats",
+            """
+            SELECT w.worker_id,
+                   CASE WHEN w.state IN ('retired', 'taken_over') THEN w.state
+                        WHEN w.last_heartbeat > now() - make_interval(
+                                 secs => 3 * coalesce(w.heartbeat_s, 5)) THEN 'alive'
+                        ELSE 'silent (' || w.state || ')' END AS status,
+                   w.last_heartbeat,
+                   round(extract(epoch FROM now() - w.last_heartbeat)::numeric, 1)
+                       AS silent_s,
+                   w.started_at, w.host, w.pid, w.session_ended_at
+            FROM ops.ingest_workers w
+            ORDER BY (w.state IN ('retired', 'taken_over')), w.last_heartbeat DESC
+            LIMIT 200
+            """,
+            _pos(0, 9, 10, 9),
+            "Every ingest worker with its last heartbeat (independent of traffic). "
+            "'silent' with a session still open: the broker keeps queueing a share of "
+            "the traffic in it until a surviving worker takes it over "
+            "(FOODTRACE_INGEST_TAKEOVER_S after its last heartbeat).",
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "Session takeovers",
+            """
+            SELECT t.started_at, t.worker_id AS silent_worker,
+                   t.by_worker_id AS taken_over_by, t.outcome, t.messages, t.stored,
+                   t.duplicates, t.quarantined, t.session_present,
+                   round(extract(epoch FROM t.started_at - t.last_heartbeat)::numeric, 1)
+                       AS silent_for_s,
+                   t.finished_at - t.started_at AS duration, t.detail
+            FROM ops.ingest_takeovers t
+            WHERE $__timeFilter(t.started_at)
+            ORDER BY t.started_at DESC
+            LIMIT 200
+            """,
+            _pos(10, 9, 14, 9),
+            "A surviving worker took over a silent worker's MQTT session: landed what "
+            "it held (messages) and ended it. 'interrupted': the session was taken "
+            "back before it was drained; tried again after the limit.",
+        )
+    )
+    d = d.with_panel(
         _timeseries(
             "Ingest lag (publish to commit)",
             """
@@ -455,7 +502,7 @@ def ingest_health() -> db.Dashboard:
             GROUP BY 1
             ORDER BY 1
             """,
-            _pos(0, 9, 12, 8),
+            _pos(0, 18, 12, 8),
             "s",
         )
     )
@@ -471,7 +518,7 @@ def ingest_health() -> db.Dashboard:
             GROUP BY 1
             ORDER BY 1
             """,
-            _pos(12, 9, 12, 8),
+            _pos(12, 18, 12, 8),
         )
     )
     d = d.with_panel(
@@ -489,7 +536,7 @@ def ingest_health() -> db.Dashboard:
             ORDER BY messages DESC, sender
             LIMIT 500
             """,
-            _pos(0, 17, 24, 9),
+            _pos(0, 26, 24, 9),
         )
     )
     d = d.with_panel(
@@ -501,7 +548,7 @@ def ingest_health() -> db.Dashboard:
             GROUP BY q.kind
             ORDER BY q.kind
             """,
-            _pos(0, 26, 8, 8),
+            _pos(0, 35, 8, 8),
             "Landed messages validation has not promoted or quarantined yet (nothing "
             "waits for a reference: such rows are promoted with a finding).",
         )
@@ -517,7 +564,7 @@ def ingest_health() -> db.Dashboard:
             ORDER BY started_at DESC
             LIMIT 200
             """,
-            _pos(8, 26, 16, 8),
+            _pos(8, 35, 16, 8),
         )
     )
     return d.with_panel(
@@ -533,7 +580,7 @@ def ingest_health() -> db.Dashboard:
             GROUP BY r.rule, r.expectation, r.column_name, r.cfr_section, r.on_failure
             ORDER BY unexpected_rows DESC, r.rule
             """,
-            _pos(0, 34, 24, 8),
+            _pos(0, 43, 24, 8),
             "Which checks rows failed, with the FSMA 204 section they enforce.",
         )
     )

@@ -17,9 +17,12 @@ How the guarantee is kept:
 
 Two Mosquitto 2.0 behaviours operators must know (checked with 2.0.11):
 - It keeps routing a share of the traffic to a stopped worker's session (queued until
-  the worker returns). Restart workers under the same id; to remove one for good,
-  run it once with `retire=True` (`foodtrace ingest --retire`): it leaves the group,
-  lands what its session holds, then ends the session.
+  that client id returns; 2.0.22 and 2.1 dispatch the same way, by their source).
+  So workers heartbeat in ops.ingest_workers (ingest/workers.py), and a survivor
+  takes over the session of a peer silent for longer than `takeover_after_s`
+  (FOODTRACE_INGEST_TAKEOVER_S, default 30 s): it lands what the session holds and
+  ends it, exactly as `retire=True` (`foodtrace ingest --retire`) does for a worker
+  removed on purpose (ingest/takeover.py). A worker back under that id starts fresh.
 - After a broker restart, until the workers have resubscribed, publishes to the
   inbound topics are answered PUBACK 0x10 "No matching subscribers" and dropped:
   publishers must treat 0x10 as "not delivered, retry".
@@ -28,7 +31,9 @@ Threads: paho's network loop (loop_start) runs the pure edge checks and puts the
 results on a queue (so checking overlaps with waiting on PostgreSQL); batching,
 database work, acknowledgements and rejection notices run in the caller's thread.
 paho's `ack()` and `publish()` only append to its outgoing deque and wake the loop
-(paho 2.2 `_packet_queue`), which is safe from another thread.
+(paho 2.2 `_packet_queue`), which is safe from another thread. Heartbeats run in the
+caller's thread too (ingest/group.py); a takeover runs in a thread of its own, with
+an IngestConsumer of its own (its own paho client and database connections).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from foodtrace.ingest.group import Membership
 from foodtrace.ingest.landing import (
     QUARANTINE_STAGE_EDGE,
     LandingItem,
@@ -55,6 +61,7 @@ from foodtrace.ingest.landing import (
 )
 from foodtrace.ingest.messages import INTERNAL_ERROR, EdgeResult, Reason, Rejected
 from foodtrace.ingest.stats import IngestTotals
+from foodtrace.ingest.workers import DEFAULT_TAKEOVER_S, takeover_after_from_env
 
 from foodtrace.config import ConfigError, MqttSettings, database_url, mqtt_settings
 
@@ -70,6 +77,8 @@ DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 # unacknowledged messages out to one client, so a batch can never grow beyond it.
 BROKER_MAX_INFLIGHT = 5000
 SENT_AT_PROPERTY = "sent_at"
+SESSION_TAKEN_OVER = 0x8E  # DISCONNECT reason: another client connected with our id
+TAKEOVER_CONNECT_S = 10.0  # a takeover that cannot connect by then gives up
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class ConsumerConfig:
     # then end the session. Without this, Mosquitto keeps queueing a share of the
     # traffic for a stopped worker's session until it returns (or the session expires).
     retire: bool = False
+    # Take over the session of a peer whose heartbeat is older than this (seconds;
+    # 0: never, only warn at startup). Give every worker of a group the same value.
+    takeover_after_s: float = DEFAULT_TAKEOVER_S
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= BROKER_MAX_INFLIGHT:
@@ -100,6 +112,8 @@ class ConsumerConfig:
             object.__setattr__(self, "idle_exit_s", 2.0)  # drained once nothing comes for 2 s
         if self.batch_ms < 1:
             raise ValueError("batch time must be at least 1 ms")
+        if not (self.takeover_after_s == 0 or self.takeover_after_s >= 1):
+            raise ValueError("takeover_after_s must be 0 (never) or at least 1 second")
         if not valid_worker_id(self.worker_id):
             raise ValueError(
                 f"worker id {self.worker_id!r}: use letters, digits, '-', '_' or '.' (max 64)"
@@ -110,6 +124,18 @@ class ConsumerConfig:
         return f"foodtrace-ingest-{self.worker_id}"
 
     @property
+    def heartbeat_s(self) -> float:
+        """How often this worker heartbeats (and looks for silent peers): five beats
+        within the takeover limit, at most every 5 s."""
+        return min(5.0, self.takeover_after_s / 5) if self.takeover_after_s else 5.0
+
+    @property
+    def takeovers_on(self) -> bool:
+        """MQTT 5 only: the embedded 3.1.1 broker has no shared group (nor session
+        expiry to end a session with)."""
+        return self.takeover_after_s > 0 and not self.retire and self.mqtt.protocol >= 5
+
+    @property
     def receive_maximum(self) -> int:
         """Unacked messages the broker may have out to us: room for the open batch
         and the next one filling while it commits, within the broker's own cap."""
@@ -118,8 +144,8 @@ class ConsumerConfig:
     @classmethod
     def from_env(cls, **overrides: Any) -> ConsumerConfig:
         """Settings from FOODTRACE_DATABASE_URL, FOODTRACE_MQTT_URL,
-        FOODTRACE_INGEST_WORKER_ID and FOODTRACE_MAX_MESSAGE_BYTES; keyword
-        arguments that are not None win."""
+        FOODTRACE_INGEST_WORKER_ID, FOODTRACE_MAX_MESSAGE_BYTES and
+        FOODTRACE_INGEST_TAKEOVER_S; keyword arguments that are not None win."""
         given = {k: v for k, v in overrides.items() if v is not None}
         if "database_url" not in given:
             given["database_url"] = database_url()
@@ -129,6 +155,8 @@ class ConsumerConfig:
             given["worker_id"] = default_worker_id()
         if "max_message_bytes" not in given:
             given["max_message_bytes"] = max_message_bytes_from_env()
+        if "takeover_after_s" not in given:
+            given["takeover_after_s"] = takeover_after_from_env()
         return cls(**given)
 
 
@@ -255,10 +283,22 @@ class IngestSetupError(ConfigError):
 
 class IngestConsumer:
     """One ingest worker. `run(stop_event)` blocks until the event is set (or a
-    max-messages / idle limit is reached), then flushes, acknowledges, disconnects."""
+    max-messages / idle limit is reached), then flushes, acknowledges, disconnects.
 
-    def __init__(self, config: ConsumerConfig, *, check: CheckFn | None = None) -> None:
+    With `takeover_by` (a surviving worker's id) it is that worker's takeover of the
+    silent peer `config.worker_id` (ingest/takeover.py): a retire run that is not a
+    member itself (no heartbeat), counts its batches under the survivor's id, and
+    stops instead of reconnecting when its connection drops."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        *,
+        check: CheckFn | None = None,
+        takeover_by: str | None = None,
+    ) -> None:
         self.config = config
+        self.takeover_by = takeover_by
         self.totals = IngestTotals()
         self.ready = threading.Event()  # set once the subscriptions are granted
         self._check = check
@@ -271,8 +311,13 @@ class IngestConsumer:
         self._fatal: str | None = None  # set by the network thread, raised by run()
         self._drained = False  # retire: everything received was committed and acked
         self._give_up_at: float | None = None  # monotonic deadline once stopping
+        self._ready_at: float | None = None  # retire: when the group was left
+        self._lost = False  # takeover: the connection dropped, stop draining
+        self.session_present: bool | None = None  # at the first connect
         self._client: Any = None
-        self._writer = LandingWriter(config.database_url, config.worker_id)
+        self._writer = LandingWriter(config.database_url, takeover_by or config.worker_id)
+        # heartbeats and takeovers; a takeover is no member itself
+        self._group: Membership | None = None if takeover_by else Membership(config, self.totals)
         self.result: RunResult | None = None  # set by start_in_thread's thread
         self.error: BaseException | None = None
 
@@ -290,6 +335,8 @@ class IngestConsumer:
             return
         self._connection += 1
         self._connected.set()
+        if self.session_present is None:
+            self.session_present = bool(getattr(flags, "session_present", False))
         log.info(
             "connected to %s as %s (session present: %s)",
             self.config.mqtt.url,
@@ -321,14 +368,38 @@ class IngestConsumer:
 
     def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
         log.info(
-            "retiring worker %s: left the shared group, draining its session", self.config.worker_id
+            "%s worker %s: left the shared group, draining its session",
+            "retiring" if self.takeover_by is None else f"{self.takeover_by} taking over",
+            self.config.worker_id,
         )
+        if self._ready_at is None:
+            self._ready_at = time.monotonic()
         self.ready.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
         self._disconnected.set()
-        if not self._stopping and self._fatal is None:
+        if self._stopping or self._fatal is not None:
+            return
+        if self.takeover_by is not None:
+            # The peer came back (or the broker went away): do not fight it for the
+            # session. disconnect() here keeps paho's loop from reconnecting.
+            self._lost = True
+            client.disconnect()
+            log.warning(
+                "takeover of worker %s's session: connection lost (%s); stopping it",
+                self.config.worker_id,
+                reason_code,
+            )
+        elif getattr(reason_code, "value", None) == SESSION_TAKEN_OVER:
+            log.warning(
+                "another client connected as %s and took this session (a surviving worker "
+                "taking it over after %gs without a heartbeat, or a second process with "
+                "this worker id); reconnecting",
+                self.config.client_id,
+                self.config.takeover_after_s,
+            )
+        else:
             log.warning("lost the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
@@ -354,12 +425,16 @@ class IngestConsumer:
             self._writer.check()
         except StorageUnavailable as exc:
             log.warning("%s; messages will wait, unacknowledged, until it is back", exc)
+        if self._group is not None:
+            self._group.join(stop)
         client = self._client = self._make_client()
         client.loop_start()
         try:
             return self._consume(stop)
         finally:
             self._stopping = True
+            if self._group is not None:
+                self._group.stop_takeover()
             self._disconnected.clear()
             try:
                 if self._connected.is_set():
@@ -370,6 +445,14 @@ class IngestConsumer:
             finally:
                 client.loop_stop()
                 self._writer.close()
+                if self._group is not None:
+                    self._group.leave(self._drained)
+
+    @property
+    def drained(self) -> bool:
+        """Retire / takeover: everything the session held was committed and acked
+        (and, once disconnected, the session ended)."""
+        return self._drained
 
     def start_in_thread(
         self, stop_event: threading.Event, *, ready_timeout: float = 10.0
@@ -410,7 +493,11 @@ class IngestConsumer:
 
         props = Properties(PacketTypes.DISCONNECT)
         props.SessionExpiryInterval = 0
-        log.info("worker %s retired: its session is closed", self.config.worker_id)
+        log.info(
+            "worker %s %s: its session is closed",
+            self.config.worker_id,
+            "retired" if self.takeover_by is None else f"taken over by {self.takeover_by}",
+        )
         return props
 
     def _make_client(self) -> Any:
@@ -439,19 +526,27 @@ class IngestConsumer:
         batch: list[tuple[_Delivery, LandingItem]] = []
         taken = 0
         batch_deadline: float | None = None
-        last_message = time.monotonic()
+        last_message = started = time.monotonic()
         why = "stop requested"
         while True:
+            if self._group is not None:
+                self._group.tick()
             if self._fatal is not None:
                 raise IngestSetupError(self._fatal)
             if stop.is_set():
+                break
+            if self._lost:
+                why = "connection lost"
                 break
             if cfg.max_messages is not None and taken >= cfg.max_messages:
                 why = "max messages"
                 break
             now = time.monotonic()
-            if cfg.idle_exit_s is not None and not batch and now - last_message >= cfg.idle_exit_s:
+            if self._idle(now, last_message) and not batch:
                 why = "idle"
+                break
+            if self.takeover_by and self._ready_at is None and now - started > TAKEOVER_CONNECT_S:
+                why = "not connected"
                 break
             timeout = 0.1 if batch_deadline is None else max(0.0, min(0.1, batch_deadline - now))
             try:
@@ -473,6 +568,8 @@ class IngestConsumer:
 
         # Stopping: what has already arrived joins the last batch (up to max-messages);
         # anything later stays unacknowledged at the broker for the next run.
+        if self._group is not None:
+            self._group.wind_down()
         while cfg.max_messages is None or taken < cfg.max_messages:
             try:
                 batch.append(self._queue.get_nowait())
@@ -495,6 +592,17 @@ class IngestConsumer:
                 break
         self._drained = result.clean and why == "idle"
         return result
+
+    def _idle(self, now: float, last_message: float) -> bool:
+        """Nothing came for idle_exit_s; retiring, counted from leaving the group
+        only (a drain that never connected has drained nothing)."""
+        if self.config.idle_exit_s is None:
+            return False
+        if self.config.retire:
+            if self._ready_at is None:
+                return False
+            last_message = max(last_message, self._ready_at)
+        return now - last_message >= self.config.idle_exit_s
 
     def _to_item(self, d: _Delivery, check: CheckFn) -> LandingItem:
         log.debug("took message on %s (%d bytes, mid %d)", d.topic, len(d.payload), d.mid)
@@ -543,16 +651,27 @@ class IngestConsumer:
                     attempt,
                     delay,
                 )
-                if stop.is_set():
-                    time.sleep(delay)
-                else:
-                    stop.wait(delay)  # a stop wakes it: then retry within the grace only
+                self._pause(delay, stop)
         if attempt:
             log.info("database back: committed the %d messages that waited", len(batch))
         self._publish_rejections(items, counts.new_quarantine_keys)
         self._ack(batch)
         self.totals.add(counts, messages=len(batch))
         return True
+
+    def _pause(self, delay: float, stop: threading.Event) -> None:
+        """Wait before a retry, heartbeating meanwhile (the worker is alive, only its
+        database is not). A stop requested during the wait ends it: the retry then
+        runs within the shutdown grace only."""
+        stopping = stop.is_set()
+        end = time.monotonic() + delay
+        while (left := end - time.monotonic()) > 0:
+            if self._group is not None:
+                self._group.tick()
+            if stopping:
+                time.sleep(min(left, 0.2))
+            elif stop.wait(min(left, 0.2)):
+                return
 
     def _publish_rejections(self, items: list[LandingItem], new_keys: frozenset[bytes]) -> None:
         from foodtrace.ingest import topics

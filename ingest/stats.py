@@ -67,6 +67,8 @@ class IngestTotals:
     quarantined: int = 0
     batches: int = 0
     rejections_published: int = 0
+    takeovers: int = 0  # silent peers' sessions this worker took over (ingest/takeover.py)
+    takeover_messages: int = 0  # MQTT messages landed from those sessions (not counted above)
     lag_max_s: float | None = None
     _lag_sum: float = field(default=0.0, repr=False)
     _lag_batches: int = field(default=0, repr=False)
@@ -102,6 +104,8 @@ class IngestTotals:
             "quarantined": self.quarantined,
             "batches": self.batches,
             "rejections_published": self.rejections_published,
+            "takeovers": self.takeovers,
+            "takeover_messages": self.takeover_messages,
             "lag_avg_s": self.lag_avg_s,
             "lag_max_s": self.lag_max_s,
         }

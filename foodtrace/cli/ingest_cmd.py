@@ -24,7 +24,9 @@ def register(sub) -> None:
             "Consume lab results, chain events, EPCIS documents and master data from "
             "MQTT into the landing tables. Settings: FOODTRACE_DATABASE_URL, "
             "FOODTRACE_MQTT_URL (user foodtrace-ingest), FOODTRACE_INGEST_WORKER_ID, "
-            "FOODTRACE_MAX_MESSAGE_BYTES."
+            "FOODTRACE_MAX_MESSAGE_BYTES, FOODTRACE_INGEST_TAKEOVER_S (seconds without a "
+            "heartbeat after which a surviving worker takes over a silent worker's MQTT "
+            "session and lands what it holds; default 30, 0 = never)."
         ),
     )
     p.add_argument(

@@ -243,6 +243,7 @@ def _ingest_counters(conn: psycopg.Connection, now: datetime, prefix: str) -> No
                     0.4,
                 ),
             )
+    _ingest_workers(conn, now, prefix)
     reasons = [
         ("edge", "lab-gz-01", [{"code": "schema", "message": "'lot_code' is a required property"}]),
         ("edge", "farm-zq-01", [{"code": "sender_mismatch", "message": "topic says farm-zq-01"}]),
@@ -263,3 +264,32 @@ def _ingest_counters(conn: psycopg.Connection, now: datetime, prefix: str) -> No
                 json.dumps(why),
             ),
         )
+
+
+def _ingest_workers(conn: psycopg.Connection, now: datetime, prefix: str) -> None:
+    """ingest-1 alive; ingest-2 was SIGKILLed 20 minutes ago and ingest-1 took over
+    its session 30 s later (what ingest/takeover.py records)."""
+    alive, dead = f"{prefix}-ingest-1", f"{prefix}-ingest-2"
+    died = now - timedelta(minutes=20)
+    for worker, state, beat, ended in (
+        (alive, "running", now - timedelta(seconds=2), None),
+        (dead, "taken_over", died, died + timedelta(seconds=33)),
+    ):
+        conn.execute(
+            "INSERT INTO ops.ingest_workers (worker_id, client_id, state, host, pid, started_at,"
+            " last_heartbeat, heartbeat_s, session_ended_at)"
+            " VALUES (%s, %s, %s, 'ingest-host', 4242, %s, %s, 5, %s)",
+            (worker, f"foodtrace-ingest-{worker}", state, now - timedelta(hours=3), beat, ended),
+        )
+    conn.execute(
+        "INSERT INTO ops.ingest_takeovers (worker_id, by_worker_id, last_heartbeat, started_at,"
+        " finished_at, session_present, messages, stored, duplicates, quarantined, outcome)"
+        " VALUES (%s, %s, %s, %s, %s, true, 412, 409, 3, 0, 'drained')",
+        (
+            dead,
+            alive,
+            died,
+            died + timedelta(seconds=30),
+            died + timedelta(seconds=33),
+        ),
+    )

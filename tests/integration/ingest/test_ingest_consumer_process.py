@@ -339,6 +339,10 @@ def test_retiring_a_worker_drains_its_share_and_leaves_the_group(
     code, summary = retire.finish(timeout=20)
     assert code == 0, retire.stderr
     assert summary["stored"] > 0 and "its session is closed" in retire.stderr
+    # ended on purpose: no survivor is to take that session over
+    states = "SELECT state FROM ops.ingest_workers WHERE worker_id = %s"
+    assert scalar(fresh_db_url, states, (leaves,)) == "retired"
+    assert scalar(fresh_db_url, states, (stays,)) == "running"
     keeper.wait_until(lambda: landed(fresh_db_url) == 100)
 
     sent += _publish_labs(pub, 50)  # now all of it goes to the worker that stays
