@@ -98,7 +98,8 @@ def _rescope_one(
     product = {k: fields[k] for k in _PRODUCT_FIELDS}
     new_scope = {**imp.to_json(), **product}
     diff = scope_diff(p, new_scope)
-    completed = sorted(k for k in _PRODUCT_FIELDS if product[k] != p.get(k))
+    # (a field an older version of the alert JSON did not carry is no change)
+    completed = sorted(k for k in _PRODUCT_FIELDS if k in p and product[k] != p[k])
     if completed:  # the product's master data arrived (or changed)
         diff["product_completed"] = completed
         if p["severity"] == "critical" and j.severity != "critical":
