@@ -72,17 +72,23 @@ def rescope(conn: psycopg.Connection, *, now: datetime | None = None) -> list[UU
     ]
     conn.commit()
     changed = []
-    for alert_id in queued:
-        with conn.transaction():
-            if _rescope_one(conn, alert_id, now or datetime.now(UTC), table):
-                changed.append(alert_id)
+    # One commit for the whole run (each alert in a savepoint of its own, so one that
+    # fails is rolled back alone): a commit per alert cost more than its trace.
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (engine.LOCK_KEY,))
+        for alert_id in queued:
+            try:
+                with conn.transaction():
+                    if _rescope_one(conn, alert_id, now or datetime.now(UTC), table):
+                        changed.append(alert_id)
+            except Exception:  # it stays queued for the next run; the others go on
+                log.exception("re-scoping alert %s failed", alert_id)
     return changed
 
 
 def _rescope_one(
     conn: psycopg.Connection, alert_id: UUID, now: datetime, table: limits_mod.LimitsTable
 ) -> bool:
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (engine.LOCK_KEY,))
     causes = conn.execute(
         "DELETE FROM core.alert_rescope_queue WHERE alert_id = %s RETURNING cause_kind, cause_id",
         (alert_id,),
