@@ -1,20 +1,19 @@
-"""Raise, upgrade or clear alerts and publish them (pipeline step 3).
+"""Batch path, step 3: raise, upgrade, clear or re-scope alerts and publish them.
 
-Scheduled on lot_graph (the linking DAG's outlet), and every 5 minutes as a sweep
-that retries alert messages a broker outage left in the outbox. Publishes only
+Scheduled on foodtrace_lot_graph (the linking DAG's announcement). Publishes only
 when FOODTRACE_MQTT_URL is set. Wiring only: the work is foodtrace.pipeline.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, dag, task
+from airflow.sdk import dag, task
 
-from foodtrace.pipeline.assets import ALERTS, DEFAULT_ARGS, LOT_GRAPH, SWEEP
+from foodtrace.pipeline.assets import ALERTS, DEFAULT_ARGS, LOT_GRAPH
 
 
 @dag(
     dag_id="foodtrace_alert",
-    schedule=AssetOrTimeSchedule(timetable=SWEEP, assets=LOT_GRAPH),
+    schedule=[LOT_GRAPH],
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -24,9 +23,9 @@ from foodtrace.pipeline.assets import ALERTS, DEFAULT_ARGS, LOT_GRAPH, SWEEP
 def foodtrace_alert():
     @task(outlets=[ALERTS], multiple_outputs=False)
     def alert() -> dict:
-        from foodtrace.pipeline import alert_step
+        from foodtrace.pipeline import dag_tasks
 
-        return alert_step().as_dict()
+        return dag_tasks.alert()
 
     alert()
 

@@ -1,14 +1,15 @@
-"""Derive the lot graph for what was promoted (pipeline step 2).
+"""Batch path, step 2: derive the lot graph for what was promoted.
 
-Scheduled on core_promoted (the validation DAG's outlet); emits lot_graph when
-anything was linked. Wiring only: the work is foodtrace.pipeline.
+Scheduled on foodtrace_core_promoted; announces foodtrace_lot_graph (through an
+asset alias) only when anything was linked or an open alert was queued for
+re-scoping. Wiring only: the work is foodtrace.pipeline.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LOT_GRAPH
+from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LINKED_EVENTS
 
 
 @dag(
@@ -21,21 +22,13 @@ from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LOT_GRAPH
     doc_md=__doc__,
 )
 def foodtrace_link():
-    @task(multiple_outputs=False)
-    def link() -> dict:
-        from foodtrace.pipeline import link_step
+    @task(outlets=[LINKED_EVENTS], multiple_outputs=False)
+    def link(*, outlet_events=None) -> dict:
+        from foodtrace.pipeline import dag_tasks
 
-        return link_step().as_dict()
+        return dag_tasks.link(outlet_events=outlet_events)
 
-    @task(outlets=[LOT_GRAPH], multiple_outputs=False)
-    def announce_linked(result: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if not (result["events"] or result["lab_results"] or result.get("rescope_queued")):
-            raise AirflowSkipException("nothing linked: the alerting DAG need not run")
-        return result
-
-    announce_linked(link())
+    link()
 
 
 foodtrace_link()

@@ -1,21 +1,23 @@
-"""Validate what landed and promote it to core (pipeline step 1).
+"""Batch path, step 1: validate what landed and promote it to core.
 
-Runs when the landing asset gets an event: the LISTEN/NOTIFY watcher fires within
-seconds of an ingest commit (event-driven), and every 5 minutes as a sweep for
-held rows. Emits core_promoted only when something was promoted, so the linking
-DAG does not run for nothing. Wiring only: the work is foodtrace.pipeline.
+Runs when the landing asset gets an event: its LISTEN/NOTIFY watcher fires within
+a second or two of an ingest commit of master data or chain events. Validates
+every kind (a manual run, e.g. `foodtrace pipeline run`, is the whole pipeline
+once); lab results normally go through foodtrace_lab_results first. Announces
+foodtrace_core_promoted (through an asset alias) only when something was promoted,
+so the linking DAG does not run for nothing. Wiring only: foodtrace.pipeline.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, dag, task
+from airflow.sdk import dag, task
 
-from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LANDING, SWEEP
+from foodtrace.pipeline.assets import DEFAULT_ARGS, LANDING, PROMOTED_EVENTS
 
 
 @dag(
     dag_id="foodtrace_validate",
-    schedule=AssetOrTimeSchedule(timetable=SWEEP, assets=LANDING),
+    schedule=[LANDING],
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -23,21 +25,13 @@ from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LANDING, SWEE
     doc_md=__doc__,
 )
 def foodtrace_validate():
-    @task(multiple_outputs=False)
-    def validate() -> dict:
-        from foodtrace.pipeline import validate_step
+    @task(outlets=[PROMOTED_EVENTS], multiple_outputs=False)
+    def validate(*, outlet_events=None) -> dict:
+        from foodtrace.pipeline import dag_tasks
 
-        return validate_step().as_dict()
+        return dag_tasks.validate(outlet_events=outlet_events)
 
-    @task(outlets=[CORE_PROMOTED], multiple_outputs=False)
-    def announce_promoted(result: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if not result["promoted"]:
-            raise AirflowSkipException("nothing promoted: the linking DAG need not run")
-        return result
-
-    announce_promoted(validate())
+    validate()
 
 
 foodtrace_validate()

@@ -1,8 +1,10 @@
 """Incidents: a positive rapid test for a linked lot, published as the lab would,
 and the emergency office's subscriber that times the alert it causes.
 
-Also the baseline: the same three pipeline steps called in this process, woken by
-the same PostgreSQL NOTIFY the Airflow watcher listens to, with no Airflow at all.
+Also the baseline: the same three pipeline steps the lab-result lane runs, called
+in this process, woken by the same PostgreSQL NOTIFY the lane's waiting validate
+task listens to, with no Airflow at all; and the background load: simulated days
+of chain events published at a steady rate while incidents are measured.
 """
 
 from __future__ import annotations
@@ -143,11 +145,14 @@ class AlertListener:
 
 class NotifyClock:
     """Hears the landing channel's NOTIFYs (sent by the ingest's commit) and keeps
-    their arrival times: when a landed message became visible."""
+    the arrival times of one kind's: when a landed lab result became visible."""
 
-    def __init__(self, database_url: str, channel: str = "foodtrace_landing") -> None:
+    def __init__(
+        self, database_url: str, channel: str = "foodtrace_landing", kind: str = "lab_result"
+    ) -> None:
         self.database_url = database_url
         self.channel = channel
+        self.kind = kind
         self.times: list[float] = []
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -170,29 +175,41 @@ class NotifyClock:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             self._ready.set()
             while not self._stop.is_set():
-                for _ in conn.notifies(timeout=0.5):
-                    self.times.append(time.time())
+                for note in conn.notifies(timeout=0.5):
+                    heard = time.time()
+                    if _kind(note.payload) == self.kind:
+                        self.times.append(heard)
 
     def first_after(self, t: float) -> float | None:
         return next((x for x in self.times if x >= t), None)
 
 
+def _kind(payload: str) -> str | None:
+    try:
+        return str(json.loads(payload).get("kind"))
+    except (ValueError, AttributeError):
+        return None
+
+
 class DirectPipeline:
-    """The baseline: LISTEN on the landing channel, and on a burst of NOTIFYs (same
-    0.5 s debounce as the Airflow trigger) run validate -> link -> alert in this
-    process. Step modules stay imported between runs (a warm worker)."""
+    """The baseline: LISTEN on the landing channel, and on a lab result's NOTIFY run
+    the lab-result lane's steps (validate lab results -> link -> alert) in this
+    process, as the lane's waiting task does (no debounce; `debounce_s`
+    adds one). Step modules stay imported between runs (a warm worker)."""
 
     def __init__(
         self,
         database_url: str,
         mqtt: MqttSettings,
-        debounce_s: float = 0.5,
+        debounce_s: float = 0.0,
         channel: str = "foodtrace_landing",
+        kinds: tuple[str, ...] = ("lab_result",),
     ) -> None:
         self.database_url = database_url
         self.mqtt = mqtt
         self.debounce_s = debounce_s
         self.channel = channel
+        self.kinds = kinds
         self.runs: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -204,10 +221,11 @@ class DirectPipeline:
         as a long-lived worker would have; returns the seconds that took (what every
         Airflow validate task pays again, in its fresh process)."""
         from foodtrace.pipeline import run_once
-        from foodtrace.validate.suites import suite_runner
+        from foodtrace.validate.rules import SUITES
+        from foodtrace.validate.suites import warm
 
         started = time.perf_counter()
-        suite_runner()
+        warm(SUITES)
         run_once(self.database_url, mqtt=self.mqtt)
         return time.perf_counter() - started
 
@@ -236,12 +254,13 @@ class DirectPipeline:
                 self._listening.set()
                 while not self._stop.is_set():
                     first = list(conn.notifies(timeout=0.5, stop_after=1))
-                    if not first:
+                    if not first or _kind(first[0].payload) not in self.kinds:
                         continue
                     woke = time.time()
-                    list(conn.notifies(timeout=self.debounce_s))
+                    if self.debounce_s:
+                        list(conn.notifies(timeout=self.debounce_s))
                     run: dict[str, Any] = {"woke": woke, "debounced": time.time()}
-                    v = validate_step(self.database_url)
+                    v = validate_step(self.database_url, kinds=self.kinds)
                     run["validate_end"] = time.time()
                     lk = link_step(self.database_url)
                     run["link_end"] = time.time()
@@ -256,6 +275,85 @@ class DirectPipeline:
     def run_covering(self, t: float) -> dict[str, Any] | None:
         """The run that was woken after t (the first one)."""
         return next((r for r in self.runs if r["woke"] >= t), None)
+
+
+class BackgroundDays:
+    """Publishes the chain events of simulated days (one day after another, each
+    the day before the last: new lots and message ids, the same network) at `rate`
+    events a second, `batch` events per MQTT message, as the simulator's account,
+    until stopped. `active_between(t0, t1)`: whether it was publishing all along."""
+
+    def __init__(
+        self,
+        mqtt: MqttSettings,
+        seed: int,
+        last_day: Any,
+        scale: float,
+        rate: float,
+        batch: int = 5,
+    ) -> None:
+        self.mqtt = mqtt
+        self.seed = seed
+        self.last_day = last_day
+        self.scale = scale
+        self.rate = rate
+        self.batch = batch
+        self.published = 0
+        self.days = 0
+        self.started: float | None = None
+        self.stopped: float | None = None
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="background", daemon=True)
+
+    def _days(self):
+        from foodtrace.simulate import simulate_day
+
+        k = 1
+        while True:
+            yield simulate_day(self.seed, self.last_day - timedelta(days=k), scale=self.scale)
+            k += 1
+
+    def _loop(self) -> None:
+        from foodtrace.ingest.publish import Publisher, plan
+
+        try:
+            with Publisher(self.mqtt) as pub:
+                self.started = time.time()
+                interval = self.batch / self.rate
+                next_at = time.monotonic()
+                for sim in self._days():
+                    self.days += 1
+                    events = sim.chain_events
+                    for i in range(0, len(events), self.batch):
+                        if self._stop.is_set():
+                            return
+                        chunk = events[i : i + self.batch]
+                        pub.publish(
+                            list(plan([("chain_event", e) for e in chunk], batch=len(chunk)))
+                        )
+                        self.published += len(chunk)
+                        next_at += interval
+                        self._stop.wait(max(0.0, next_at - time.monotonic()))
+        except BaseException as exc:  # reported by stop()
+            self._error = exc
+        finally:
+            self.stopped = time.time()
+
+    def start(self) -> BackgroundDays:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        if self._error is not None:
+            raise RuntimeError("the background publisher failed") from self._error
+
+    def active_between(self, t0: float, t1: float) -> bool:
+        if self.started is None or t0 < self.started:
+            return False
+        return self.stopped is None or t1 <= self.stopped
 
 
 def utc(ts: float) -> str:

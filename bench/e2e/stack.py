@@ -3,9 +3,12 @@
 Throwaway databases (foodtrace, migrated; Airflow metadata) on the PostgreSQL
 server at FOODTRACE_TEST_PG_URL, a Mosquitto with the project's configuration, one
 `foodtrace ingest` worker, and Airflow 3's own processes (api-server, scheduler with
-LocalExecutor, dag-processor, triggerer) running the repository's dags/. Every
-process runs in its own process group, which `Stack.close()` ends (SIGTERM, then
-SIGKILL after a grace period) before dropping the databases.
+LocalExecutor, dag-processor, triggerer) running the repository's dags/. The
+scheduler starts as docker-compose starts it: `python -m foodtrace.pipeline.preload
+scheduler` (the pipeline's code imported before the LocalExecutor forks its
+workers; `preload="off"` runs plain `airflow scheduler`). Every process runs in its
+own process group, which `Stack.close()` ends (SIGTERM, then SIGKILL after a grace
+period) before dropping the databases.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +34,13 @@ import psycopg
 from foodtrace.config import parse_mqtt_url
 from foodtrace.db import connect, migrate
 from foodtrace.devservices import REPO_ROOT, MosquittoBroker, free_port
+from foodtrace.pipeline.steps import WAIT_APPLICATION_NAME
 
 ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 VENV_BIN = Path(sys.executable).parent
-DAG_IDS = ("foodtrace_validate", "foodtrace_link", "foodtrace_alert")
+LANE_DAG = "foodtrace_lab_results"
+BATCH_DAGS = ("foodtrace_validate", "foodtrace_link", "foodtrace_alert")
+DAG_IDS = (LANE_DAG, *BATCH_DAGS, "foodtrace_sweep")
 
 LAB_USERS = ("lab-gz-01", "lab-gz-02", "lab-sz-01")
 BROKER_USERS = (
@@ -48,13 +54,13 @@ BROKER_USERS = (
 
 # Airflow settings of this benchmark, beyond what docker-compose.yml already sets
 # (LocalExecutor, dags folder, examples off, DAGs unpaused at creation). Keys are
-# AIRFLOW__SECTION__KEY without the prefix. bench/e2e/README.md says which of these a
-# production deployment should copy; `--airflow-setting` overrides any of them.
+# AIRFLOW__SECTION__KEY without the prefix; docker-compose.yml sets the same
+# latency values (bench/e2e/README.md says why). `--airflow-setting` overrides any.
 LATENCY_SETTINGS: dict[str, str] = {
     # The scheduler sleeps this long after a loop that found nothing to do (default
-    # 1 s). An asset event, a finished upstream task, or a queued task instance wait
-    # for the next loop, so each of the ~8 hand-offs along validate -> link -> alert
-    # pays up to one idle sleep.
+    # 1 s). A finished upstream task waits for the next loop to get its downstream
+    # queued; on the lab-result lane it bounds how soon the next run's task waits
+    # again after one ends (the lane's turnover, bench/e2e/README.md).
     "SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
 }
 RESOURCE_SETTINGS: dict[str, str] = {
@@ -63,10 +69,9 @@ RESOURCE_SETTINGS: dict[str, str] = {
     "DAG_PROCESSOR__REFRESH_INTERVAL": "30",
 }
 # Deliberately NOT lowered: [core] parallelism (default 32). A LocalExecutor worker
-# stays busy ~5 s after its task ended (the task supervisor notices the exit only
-# at its next select timeout, [workers] min_heartbeat_interval = 5 s), and the
-# alert path runs 5 tasks within a few seconds: with 4 workers the 5th task waited
-# ~4 s for a free one (measured; bench/e2e/README.md).
+# stays busy ~5 s after its task ended (measured before; bench/e2e/README.md), the
+# lab-result lane holds one for its waiting task and the batch path and
+# the sweep run tasks at the same time: keep well above what runs at once.
 
 
 def log(msg: str) -> None:
@@ -114,6 +119,7 @@ class Stack:
     workdir: Path
     airflow_overrides: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
+    preload: str = "gx"  # FOODTRACE_AIRFLOW_PRELOAD of the scheduler; "off": `airflow scheduler`
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     procs: list[Proc] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
@@ -260,7 +266,14 @@ class Stack:
             [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
             env,
         )
-        self._spawn("scheduler", [airflow, "scheduler"], env)
+        if self.preload == "off":
+            self._spawn("scheduler", [airflow, "scheduler"], env)
+        else:
+            self._spawn(
+                "scheduler",
+                [str(VENV_BIN / "python"), "-m", "foodtrace.pipeline.preload", "scheduler"],
+                {**env, "FOODTRACE_AIRFLOW_PRELOAD": self.preload},
+            )
         self._spawn("dag-processor", [airflow, "dag-processor"], env)
         self._spawn("triggerer", [airflow, "triggerer"], env)
 
@@ -335,12 +348,41 @@ class Stack:
                 return "the landing asset watcher's trigger is not registered yet"
             if all(r[0] is None for r in watcher):
                 return "the landing watcher is not assigned to a triggerer yet"
+            if not self.lane_waiting():
+                return f"{LANE_DAG} has no task waiting yet"
         return None
 
-    def set_paused(self, paused: bool) -> None:
+    def lane_waiting(self) -> bool:
+        """The lab-result lane is idle and ready: its task is waiting for a lab result
+        (its LISTEN connection, steps.WAIT_APPLICATION_NAME, is open)."""
+        with psycopg.connect(self.database_url, autocommit=True) as ft:
+            row = ft.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = %s",
+                (WAIT_APPLICATION_NAME,),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) so far of each process and its descendants."""
+        import psutil
+
+        out: dict[str, float] = {}
+        for p in self.procs:
+            total = 0.0
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(p.popen.pid)
+                for proc in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        t = proc.cpu_times()
+                        total += t.user + t.system
+            out[p.name] = total
+        return out
+
+    def set_paused(self, paused: bool, dag_ids: Sequence[str] = DAG_IDS) -> None:
         with psycopg.connect(self.airflow_database_url, autocommit=True) as conn:
             conn.execute(
-                "UPDATE dag SET is_paused = %s WHERE dag_id = ANY(%s)", (paused, list(DAG_IDS))
+                "UPDATE dag SET is_paused = %s WHERE dag_id = ANY(%s)", (paused, list(dag_ids))
             )
 
     # ---- stop ----------------------------------------------------------------

@@ -24,12 +24,18 @@ from typing import Any
 from foodtrace.devservices import REPO_ROOT
 from foodtrace.pipeline.steps import AlertResult, LinkResult, PipelineReport, ValidateResult
 
-# Pipeline order, and the task of each DAG whose return value is the step's result.
+# Pipeline order of the batch path (one DAG per step, chained by assets; a manual
+# run of it validates every kind), and the task whose return value is the step's
+# result. `foodtrace pipeline run` runs these.
 DAG_ORDER: tuple[tuple[str, str], ...] = (
     ("foodtrace_validate", "validate"),
     ("foodtrace_link", "link"),
     ("foodtrace_alert", "alert"),
 )
+# The other DAGs in dags/: the lab-result lane and the sweep (each validate >> link
+# >> alert in one DAG).
+LANE_DAGS: tuple[str, ...] = ("foodtrace_lab_results", "foodtrace_sweep")
+ALL_DAG_IDS: tuple[str, ...] = (*(d for d, _ in DAG_ORDER), *LANE_DAGS)
 
 
 class PipelineRunError(RuntimeError):
@@ -93,7 +99,7 @@ def load_dags() -> dict[str, Any]:
             f"{path}: {err.splitlines()[-1]}" for path, err in bag.import_errors.items()
         )
         raise PipelineRunError(f"the DAG files do not import: {detail}")
-    missing = [d for d, _ in DAG_ORDER if d not in bag.dags]
+    missing = [d for d in ALL_DAG_IDS if d not in bag.dags]
     if missing:
         raise PipelineRunError(f"DAGs not found in {dags_folder()}: {', '.join(missing)}")
     return bag.dags

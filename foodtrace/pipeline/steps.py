@@ -3,13 +3,34 @@
 Each step is idempotent and retry-safe because the function it calls is (queues
 and ON CONFLICT inserts, see their modules); the steps add no state of their own.
 Results are plain dataclasses with `as_dict()` / `from_dict()` so Airflow can pass
-them as XCom JSON and the CLI can rebuild them.
+them as XCom JSON and the CLI can rebuild them; each records when its work started
+and ended (epoch seconds), which the end-to-end benchmark reads back.
+
+Several DAGs run these steps at once (the lab-result lane, the batch path, the
+sweep; dags/), so the steps serialise where the functions they call assume one
+caller at a time:
+- link_step and alert_step's judging and re-scoping share a session advisory lock
+  (the graph lock): a lab result is judged on a lot graph that no concurrent link
+  is half-way through, and a link after an alert's commit sees that alert's scope
+  keys (core.alert_scope), so its triggers queue the re-scope. Without it, an
+  alert raised while another lane linked an event of its lot could miss that
+  event for good.
+- alert delivery: outbox.deliver() gives up at once when another deliverer holds
+  its lock (and that one sends only what was pending when it started), so
+  alert_step tries again until nothing is pending (at most `DELIVER_WAIT_S`).
+- validation serialises per lane itself (foodtrace.validate.promote).
+
+`wait_for_landing` lets a task wait for its next message instead of being started
+for it: the lab-result lane's task (dags/foodtrace_lab_results.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +41,11 @@ from foodtrace.config import database_url as configured_database_url
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+GRAPH_LOCK_KEY = 0x46_54_47_52  # "FTGR": link vs. judging and re-scoping (module doc)
+DELIVER_WAIT_S = 30.0  # how long alert_step waits for another deliverer to finish
+LANDING_CHANNEL = "foodtrace_landing"  # NOTIFY'd by the landing tables (0005_validation.sql)
+WAIT_APPLICATION_NAME = "foodtrace-wait"  # wait_for_landing's connection (seen in pg_stat_activity)
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -36,7 +62,12 @@ class ValidateResult:
     run_ids: list[int] = field(default_factory=list)
     report_path: str | None = None
     notified: int | None = None  # sender notices published; None: no MQTT configured
-    seconds: float = 0.0
+    seconds: float = 0.0  # validation and promotion
+    kinds: list[str] | None = None  # the message kinds validated; None: all
+    engines: dict[str, str] = field(default_factory=dict)  # kind -> gx | compiled
+    waited_s: float | None = None  # waiting for the first message (wait_for_landing)
+    started_at: float | None = None  # when the step's work began (epoch seconds)
+    finished_at: float | None = None  # and ended
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +85,8 @@ class LinkResult:
     lot_locations: int = 0
     rescope_queued: int = 0  # open alerts that late data may have changed
     seconds: float = 0.0
+    started_at: float | None = None  # when the step's work began (epoch seconds)
+    finished_at: float | None = None  # and ended
 
     @property
     def linked(self) -> int:
@@ -73,6 +106,8 @@ class AlertResult:
     rescoped: list[str] = field(default_factory=list)  # new versions from late data
     delivered: int | None = None  # None: FOODTRACE_MQTT_URL not set, nothing published
     seconds: float = 0.0
+    started_at: float | None = None  # when the step's work began (epoch seconds)
+    finished_at: float | None = None  # and ended
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,20 +157,61 @@ def _connect(database_url: str | None):
     return connect(database_url or configured_database_url())
 
 
+def wait_for_landing(
+    kinds: Sequence[str] | None,
+    timeout_s: float,
+    database_url: str | None = None,
+) -> float | None:
+    """Block until a landing row of one of `kinds` (None: any) is queued for
+    validation, at most `timeout_s`; the seconds waited, or None on timeout.
+
+    LISTENs before it looks at the queue, so a row committed in between is not
+    missed; returns at once if one is queued already."""
+    import psycopg
+    from psycopg import sql
+
+    started = time.monotonic()
+    url = database_url or configured_database_url()
+    with psycopg.connect(url, autocommit=True, application_name=WAIT_APPLICATION_NAME) as conn:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(LANDING_CHANNEL)))
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM landing.validation_queue "
+            "WHERE %(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))",
+            {"kinds": None if kinds is None else list(kinds)},
+        ).fetchone()
+        if row and row[0]:
+            return 0.0
+        while (left := timeout_s - (time.monotonic() - started)) > 0:
+            for note in conn.notifies(timeout=left, stop_after=1):
+                if kinds is None or _notified_kind(note.payload) in kinds:
+                    return round(time.monotonic() - started, 3)
+    return None
+
+
+def _notified_kind(payload: str) -> str | None:
+    try:
+        return str(json.loads(payload).get("kind"))
+    except (ValueError, AttributeError):
+        return None
+
+
 def validate_step(
     database_url: str | None = None,
     *,
     report_dir: Path | None = None,
     now: datetime | None = None,
     mqtt: MqttSettings | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> ValidateResult:
-    """Pipeline step 1: validate landing and promote to core, then tell the senders
-    (when an MQTT broker is configured) what was rejected or stored with findings."""
+    """Pipeline step 1: validate landing (`kinds`: some message kinds only) and
+    promote to core, then tell the senders (when an MQTT broker is configured) what
+    was rejected or stored with findings."""
     from foodtrace.validate.promote import validate_and_promote
 
+    started_at = time.time()
     settings = mqtt or mqtt_settings(required=False)
     with _connect(database_url) as conn:
-        stats = validate_and_promote(conn, report_dir=report_dir, now=now)
+        stats = validate_and_promote(conn, report_dir=report_dir, now=now, kinds=kinds)
         notified = _tell_senders(conn, settings)
     return ValidateResult(
         checked=stats.checked,
@@ -146,6 +222,10 @@ def validate_step(
         report_path=stats.report_path,
         notified=notified,
         seconds=stats.seconds,
+        kinds=None if kinds is None else list(kinds),
+        engines=stats.engines,
+        started_at=started_at,
+        finished_at=time.time(),
     )
 
 
@@ -168,7 +248,8 @@ def link_step(database_url: str | None = None) -> LinkResult:
     """Pipeline step 2: derive the lot graph for newly promoted rows (trace team)."""
     from foodtrace.trace.link import link
 
-    with _connect(database_url) as conn:
+    started_at = time.time()
+    with _connect(database_url) as conn, graph_lock(conn):
         stats = link(conn)
         row = conn.execute(
             "SELECT count(DISTINCT alert_id) FROM core.alert_rescope_queue"
@@ -180,6 +261,8 @@ def link_step(database_url: str | None = None) -> LinkResult:
         lot_locations=stats.lot_locations,
         rescope_queued=row[0] if row else 0,
         seconds=stats.seconds,
+        started_at=started_at,
+        finished_at=time.time(),
     )
 
 
@@ -190,23 +273,69 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
     from foodtrace.alerts.engine import evaluate
     from foodtrace.alerts.rescope import rescope
 
-    started = time.perf_counter()
+    started_at, started = time.time(), time.perf_counter()
     settings = mqtt or mqtt_settings(required=False)
     with _connect(database_url) as conn:
-        changed = evaluate(conn)
-        rescoped = rescope(conn)
+        with graph_lock(conn):
+            changed = evaluate(conn)
+            rescoped = rescope(conn)
         delivered = None
         if settings is not None:
-            from foodtrace.alerts.outbox import deliver
-
-            delivered = deliver(conn, settings)
+            delivered = _deliver_alerts(conn, settings)
             _tell_senders(conn, settings)
     return AlertResult(
         alerts=[str(a) for a in changed],
         rescoped=[str(a) for a in rescoped],
         delivered=delivered,
         seconds=round(time.perf_counter() - started, 3),
+        started_at=started_at,
+        finished_at=time.time(),
     )
+
+
+@contextlib.contextmanager
+def graph_lock(conn) -> Iterator[None]:
+    """The graph lock (module doc), held by this session; commits around it."""
+    import psycopg
+    from psycopg import pq
+
+    if conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+        conn.commit()  # what the caller left open, as link() and evaluate() would
+    conn.execute("SELECT pg_advisory_lock(%s)", (GRAPH_LOCK_KEY,))
+    conn.commit()
+    try:
+        yield
+    finally:
+        try:
+            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (GRAPH_LOCK_KEY,))
+            conn.commit()
+        except psycopg.Error as exc:  # connection lost: the server released the lock
+            log.warning("could not release the graph lock: %s", exc)
+
+
+def _deliver_alerts(conn, settings: MqttSettings, wait_s: float = DELIVER_WAIT_S) -> int:
+    """outbox.deliver() until nothing is pending: it returns 0 at once when another
+    deliverer holds the outbox lock, and that one sends only what was pending when
+    it started, so an alert enqueued just now would otherwise wait for the next run.
+    A broker refusing messages still raises DeliveryError, as before."""
+    from foodtrace.alerts.outbox import deliver
+
+    delivered = deliver(conn, settings)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and _outbox_pending(conn):
+        time.sleep(0.05)
+        delivered += deliver(conn, settings)
+    return delivered
+
+
+def _outbox_pending(conn) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM core.alert_outbox WHERE sent_at IS NULL)"
+    ).fetchone()
+    conn.commit()
+    return bool(row and row[0])
 
 
 def run_once(

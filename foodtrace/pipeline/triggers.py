@@ -8,6 +8,12 @@ notifications becomes one asset event, and the validation DAG runs within
 seconds, instead of after a polling interval (a lab result that must become an
 alert should not wait for a sweep).
 
+`kinds` limits the watcher to some message kinds (each NOTIFY's payload names its
+kind): the batch path's watcher wakes for master data and chain events only. Lab
+results have a lane of their own that no trigger starts (dags/
+foodtrace_lab_results.py): the triggerer hands trigger events over once a second
+(a fixed loop), which a positive test on its way to an alert should not wait for.
+
 The trigger holds no secrets: the database URL is read from FOODTRACE_DATABASE_URL
 in the triggerer's environment, never serialised into Airflow's metadata.
 """
@@ -46,6 +52,7 @@ class LandingNotifyTrigger(BaseEventTrigger):
         debounce_s: float = 0.5,
         reconnect_s: float = 5.0,
         database_url_env: str = DATABASE_URL_ENV,
+        kinds: list[str] | tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,6 +60,7 @@ class LandingNotifyTrigger(BaseEventTrigger):
         self.debounce_s = debounce_s
         self.reconnect_s = reconnect_s
         self.database_url_env = database_url_env
+        self.kinds = None if kinds is None else sorted(kinds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -62,6 +70,7 @@ class LandingNotifyTrigger(BaseEventTrigger):
                 "debounce_s": self.debounce_s,
                 "reconnect_s": self.reconnect_s,
                 "database_url_env": self.database_url_env,
+                "kinds": self.kinds,
             },
         )
 
@@ -85,7 +94,9 @@ class LandingNotifyTrigger(BaseEventTrigger):
                 ) as conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     cur = await conn.execute(
-                        "SELECT EXISTS (SELECT 1 FROM landing.validation_queue)"
+                        "SELECT EXISTS (SELECT 1 FROM landing.validation_queue "
+                        "WHERE %(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))",
+                        {"kinds": self.kinds},
                     )
                     if (await cur.fetchone())[0]:
                         yield TriggerEvent(
@@ -99,8 +110,11 @@ class LandingNotifyTrigger(BaseEventTrigger):
                         )
                     while True:
                         first = [n async for n in conn.notifies(stop_after=1)]
+                        if not self._wanted(first[0]):
+                            continue
                         more = [n async for n in conn.notifies(timeout=self.debounce_s)]
-                        yield TriggerEvent(self._event(first + more))
+                        burst = first + [n for n in more if self._wanted(n)]
+                        yield TriggerEvent(self._event(burst))
             except psycopg.OperationalError as exc:
                 log.warning(
                     "LISTEN %s lost its connection (%s); reconnecting in %ss",
@@ -109,6 +123,14 @@ class LandingNotifyTrigger(BaseEventTrigger):
                     self.reconnect_s,
                 )
                 await asyncio.sleep(self.reconnect_s)
+
+    def _wanted(self, notify: Any) -> bool:
+        if self.kinds is None:
+            return True
+        try:
+            return str(json.loads(notify.payload).get("kind")) in self.kinds
+        except (ValueError, AttributeError, TypeError):
+            return True  # an unreadable payload: better a run too many than one too few
 
     def _event(self, notifies: list[Any]) -> dict[str, Any]:
         kinds: set[str] = set()

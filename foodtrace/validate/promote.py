@@ -22,18 +22,38 @@ again (so a receiving whose shipping was refused has a finding, not a match).
 
 Idempotent and retry-safe: a crash loses at most the open batch, which stays
 queued; the inserts are ON CONFLICT DO NOTHING; running again over the same data
-changes nothing in core or quarantine. Concurrent callers serialise on an
-advisory lock (validation of one batch reads what earlier batches promoted).
+changes nothing in core or quarantine.
+
+Concurrency: `kinds` limits a call to some message kinds (the Airflow lab-result
+lane validates only lab results, so a positive test never waits behind a bulk of
+chain events). Callers serialise per lane on a session advisory lock: master data
+and chain events share one (a batch reads what earlier batches promoted), lab
+results have their own. The lanes meet where one kind's batch answers another's
+findings (RESOLVE_LAB_LOT, RESOLVE_MASTER: a lab result's lot, sampled location
+or product arriving): a lab batch holds the reference lock (transaction-scoped)
+from the moment it reads core until it commits, and a chain or master batch takes
+it just before it resolves findings, until it commits. So either the lab batch
+reads the other batch's committed rows (and records no finding), or the other
+batch's resolve sees the lab batch's committed finding (and answers it): the
+outcome is that of one serial order, never a finding left open by a race.
+
+Checks: each rule is a great_expectations expectation (suites.SuiteRunner). A
+small batch of lab results (at most COMPILED_MAX_ROWS, e.g. the single positive
+test that must become an alert) is checked with suites.CompiledRunner instead:
+the same expectations in plain Python, proven to give identical results on every
+rule case (tests/integration/validate/test_validation_engines.py), without
+importing great_expectations or pandas. `engine` forces one of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,13 +78,24 @@ from foodtrace.validate.rules import (
     RULES_BY_SUITE,
     cap_mg_per_kg,
 )
+from foodtrace.validate.suites import ENGINES
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-_LOCK_KEY = 0x46_54_56_50  # "FTVP": one validator at a time
+_LOCK_KEY = 0x46_54_56_50  # "FTVP": master data and chain events, one validator at a time
+_LAB_LOCK_KEY = 0x46_54_56_4C  # "FTVL": lab results, one validator at a time
+_REFERENCE_LOCK_KEY = 0x46_54_56_52  # "FTVR": cross-lane reads and resolves (module doc)
+# (lock, kinds): the lanes, in processing order
+LOCK_GROUPS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (_LOCK_KEY, ("master_data", "chain_event")),
+    (_LAB_LOCK_KEY, ("lab_result",)),
+)
+# Kinds whose small batches go through the compiled checks (engine "auto").
+COMPILED_KINDS: frozenset[str] = frozenset({"lab_result"})
+COMPILED_MAX_ROWS = 1_000
 DEFAULT_BATCH_SIZE = 50_000
 ANALYZE_MIN_ROWS = 1_000  # see _refresh_statistics
 ANALYZE_GROWTH = 0.2
@@ -84,6 +115,7 @@ class KindStats:
     quarantined: int = 0
     findings: int = 0  # recorded on promoted rows
     batches: int = 0
+    engine: str | None = None  # gx | compiled (of the last batch)
 
 
 @dataclass
@@ -115,6 +147,10 @@ class PromoteStats:
     def run_ids(self) -> list[int]:
         return [k.run_id for k in self.kinds.values() if k.run_id is not None]
 
+    @property
+    def engines(self) -> dict[str, str]:
+        return {k.kind: k.engine for k in self.kinds.values() if k.engine}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "checked": self.checked,
@@ -122,6 +158,7 @@ class PromoteStats:
             "quarantined": self.quarantined,
             "findings": self.findings,
             "run_ids": self.run_ids,
+            "engines": self.engines,
             "report_path": self.report_path,
             "seconds": self.seconds,
             "kinds": {name: asdict(k) for name, k in self.kinds.items()},
@@ -208,6 +245,9 @@ def default_report_dir() -> Path:
     return Path(env) if env else Path(tempfile.gettempdir()) / "foodtrace" / "validation-reports"
 
 
+KIND_NAMES: tuple[str, ...] = tuple(k.name for k in KINDS)
+
+
 def validate_and_promote(
     conn: psycopg.Connection,
     *,
@@ -216,54 +256,86 @@ def validate_and_promote(
     report_dir: Path | None = None,
     write_reports: bool = True,
     requeue: bool = False,
+    kinds: Sequence[str] | None = None,
+    engine: str = "auto",
 ) -> PromoteStats:
     """Validate every queued landing row and promote what passes; see the module doc.
 
     `now` (default: the current time) is the reference for "in the future". `requeue=True`
     first queues every landing row that validation never decided about (a repair
     after rows were loaded with triggers disabled). The report goes to `report_dir`
-    (default FOODTRACE_REPORT_DIR, else a temp folder).
+    (default FOODTRACE_REPORT_DIR, else a temp folder). `kinds` (default: all, in
+    the order master data, chain events, lab results) limits the call to some
+    kinds. `engine`: "auto" (compiled checks for small lab-result batches,
+    great_expectations otherwise), "gx" or "compiled".
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if engine not in ("auto", *ENGINES):
+        raise ValueError(f"engine must be auto, gx or compiled, not {engine!r}")
+    wanted = KIND_NAMES if kinds is None else tuple(kinds)
+    unknown = sorted(set(wanted) - set(KIND_NAMES))
+    if unknown:
+        raise ValueError(f"unknown message kinds {unknown}; known: {', '.join(KIND_NAMES)}")
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     if not conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.INTRANS:
         conn.commit()
     stats = PromoteStats()
     runs: list[RunReport] = []
-    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    for lock_key, names in LOCK_GROUPS:
+        group = [k for k in KINDS if k.name in names and k.name in wanted]
+        if not group:
+            continue
+        with _session_lock(conn, lock_key):
+            if requeue:
+                with conn.transaction():
+                    for kind in group:
+                        conn.execute(sql.REQUEUE.format(table=kind.table), {"kind": kind.name})
+            for kind in group:
+                run = _process_kind(conn, kind, now, batch_size, stats, engine)
+                if run is not None:
+                    runs.append(run)
+    if runs and write_reports:
+        try:
+            path = write_report(report_dir or default_report_dir(), runs, datetime.now(UTC))
+        except OSError as exc:  # the promotion is committed; a report is not worth a retry
+            log.warning("could not write the validation report: %s", exc)
+        else:
+            stats.report_path = str(path)
+            with conn.transaction():
+                conn.execute(sql.SET_REPORT_PATH, (str(path), [r.run_id for r in runs]))
+    stats.seconds = round(time.perf_counter() - started, 3)
+    return stats
+
+
+@contextlib.contextmanager
+def _session_lock(conn: psycopg.Connection, key: int) -> Iterator[None]:
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
     if not conn.autocommit:
         conn.commit()
     try:
-        if requeue:
-            with conn.transaction():
-                for kind in KINDS:
-                    conn.execute(sql.REQUEUE.format(table=kind.table), {"kind": kind.name})
-        for kind in KINDS:
-            run = _process_kind(conn, kind, now, batch_size, stats)
-            if run is not None:
-                runs.append(run)
-        if runs and write_reports:
-            try:
-                path = write_report(report_dir or default_report_dir(), runs, datetime.now(UTC))
-            except OSError as exc:  # the promotion is committed; a report is not worth a retry
-                log.warning("could not write the validation report: %s", exc)
-            else:
-                stats.report_path = str(path)
-                with conn.transaction():
-                    conn.execute(sql.SET_REPORT_PATH, (str(path), [r.run_id for r in runs]))
+        yield
     finally:
         try:
             if conn.info.transaction_status == pq.TransactionStatus.INERROR:
                 conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             if not conn.autocommit:
                 conn.commit()
         except psycopg.Error as exc:  # connection lost: the server released the lock
             log.warning("could not release the validation lock: %s", exc)
-    stats.seconds = round(time.perf_counter() - started, 3)
-    return stats
+
+
+def _reference_lock(cur: psycopg.Cursor) -> None:
+    """Until this transaction ends: see the module doc (cross-lane reads and resolves)."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_REFERENCE_LOCK_KEY,))
+
+
+def _engine(kind: _Kind, rows: int, engine: str) -> str:
+    if engine != "auto":
+        return engine
+    return "compiled" if kind.name in COMPILED_KINDS and rows <= COMPILED_MAX_ROWS else "gx"
 
 
 def _process_kind(
@@ -272,6 +344,7 @@ def _process_kind(
     now: datetime,
     batch_size: int,
     stats: PromoteStats,
+    engine: str,
 ) -> RunReport | None:
     with conn.transaction():
         conn.execute(sql.DROP_ORPHANS.format(table=kind.table), {"kind": kind.name})
@@ -297,7 +370,8 @@ def _process_kind(
     kstats.run_id = run_id
     try:
         for lo in range(0, total, batch_size):
-            _process_batch(conn, kind, lo, lo + batch_size, now, run, kstats)
+            hi = min(lo + batch_size, total)
+            _process_batch(conn, kind, lo, hi, now, run, kstats, _engine(kind, hi - lo, engine))
     finally:
         if conn.info.transaction_status == pq.TransactionStatus.INERROR:
             conn.rollback()
@@ -347,10 +421,12 @@ def _process_batch(
     now: datetime,
     run: RunReport,
     kstats: KindStats,
+    engine: str,
 ) -> None:
-    from foodtrace.validate.suites import suite_runner
+    from foodtrace.validate.suites import COMPILED, suite_runner
 
-    runner = suite_runner()  # outside the transaction: the first call imports GX (seconds)
+    # outside the transaction: the first call imports great_expectations (seconds)
+    gx = suite_runner() if engine == "gx" else None
     params = _frame_params(now)
     clock = _Clock()
     with conn.transaction(), conn.cursor() as cur:
@@ -360,6 +436,8 @@ def _process_batch(
         for statement in kind.stage:
             cur.execute(statement)
         cur.execute(sql.DECISIONS_TABLE)
+        if kind.name == "lab_result":
+            _reference_lock(cur)  # from the first read of core until commit
         clock.lap("stage")
         decided: dict[str, Decision] = {}
         merged: dict[str, RuleResult] = {}
@@ -369,17 +447,20 @@ def _process_batch(
             params["excluded"] = excluded
             message_ids: list[str] = []
             results: list[RuleResult] = []
-            frames: list[pd.DataFrame] = []
+            batches: list[_Rows] = []
             for suite, frame_sql in kind.frames:
-                frame = _fetch_frame(cur, frame_sql, params)
-                frames.append(frame)
-                message_ids.extend(frame["message_id"].tolist())
+                rows = _fetch_rows(cur, frame_sql, params)
+                batches.append(rows)
+                message_ids.extend(rows.ids())
                 clock.lap("frame")
-                results.extend(runner.validate(suite, frame))
+                if gx is not None:
+                    results.extend(gx.validate(suite, rows.frame()))
+                else:
+                    results.extend(COMPILED.validate(suite, rows.records()))
                 clock.lap("expectations")
             _merge(merged, results, message_ids)
             refused = []  # quarantined for a fault of their own
-            for d in decide(message_ids, results, _failing_rows(frames, results)):
+            for d in decide(message_ids, results, _failing_rows(batches, results)):
                 decided[d.message_id] = d
                 if d.outcome == "quarantined":
                     refused.append(d.message_id)
@@ -407,13 +488,15 @@ def _process_batch(
         cur.execute(sql.NOTICES[kind.name], kind_param)
         _refresh_statistics(cur, kind, sum(d.outcome == "promoted" for d in decisions))
         clock.lap("promote")
+        if kind.name != "lab_result":
+            _reference_lock(cur)  # its resolves may answer a lab batch's findings
         for statement in kind.resolve:
             cur.execute(statement, _RESOLVE_PARAMS)
         clock.lap("resolve")
         cur.execute(sql.MARK_PROCESSED, {"kind": kind.name, "now": now, "run_id": run.run_id})
         cur.execute(sql.DEQUEUE, {"kind": kind.name})
     clock.lap("commit")
-    log.debug("validated %s batch of %d rows: %s", kind.name, len(decisions), clock)
+    log.debug("validated %s batch of %d rows (%s): %s", kind.name, len(decisions), engine, clock)
     # Committed: account for the batch.
     for res in results:
         run.tallies[res.rule.name].add(res)
@@ -429,6 +512,7 @@ def _process_batch(
     run.checked += len(decisions)
     kstats.checked += len(decisions)
     kstats.batches += 1
+    kstats.engine = engine
 
 
 def _refresh_statistics(cur: psycopg.Cursor, kind: _Kind, promoted: int) -> None:
@@ -480,34 +564,69 @@ def _merge(
             have.failing[:] = [m for m in have.failing if m not in again] + list(res.failing)
 
 
-def _fetch_frame(cur: psycopg.Cursor, frame_sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    import pandas as pd
+@dataclass(frozen=True)
+class _Rows:
+    """One frame query's rows, as the compiled checks read them (dicts of Python
+    values) or as great_expectations does (a DataFrame); both views carry the same
+    values: floats as float (NULL: None / NaN), timestamps in UTC."""
 
+    columns: tuple[str, ...]
+    oids: tuple[int, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def ids(self) -> list[str]:
+        i = self.columns.index("message_id")
+        return [r[i] for r in self.rows]
+
+    def records(self) -> list[dict[str, Any]]:
+        convert = [_PY_CONVERT.get(oid) for oid in self.oids]
+        return [
+            {
+                name: (value if fn is None or value is None else fn(value))
+                for name, fn, value in zip(self.columns, convert, row, strict=True)
+            }
+            for row in self.rows
+        ]
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(list(self.rows), columns=list(self.columns))
+        for name, oid in zip(self.columns, self.oids, strict=True):
+            if oid == _TIMESTAMPTZ_OID:
+                frame[name] = pd.to_datetime(frame[name], utc=True)
+            elif oid in _FLOAT_OIDS:
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        return frame
+
+
+_PY_CONVERT: dict[int, Any] = {
+    _TIMESTAMPTZ_OID: lambda v: v.astimezone(UTC),
+    **{oid: float for oid in _FLOAT_OIDS},
+}
+
+
+def _fetch_rows(cur: psycopg.Cursor, frame_sql: str, params: dict[str, Any]) -> _Rows:
     cur.execute(frame_sql, params)
-    columns = [d.name for d in cur.description]
-    oids = {d.name: d.type_code for d in cur.description}
-    frame = pd.DataFrame.from_records(cur.fetchall(), columns=columns)
-    for name in columns:
-        if oids[name] == _TIMESTAMPTZ_OID:
-            frame[name] = pd.to_datetime(frame[name], utc=True)
-        elif oids[name] in _FLOAT_OIDS:
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-    return frame
+    return _Rows(
+        columns=tuple(d.name for d in cur.description),
+        oids=tuple(d.type_code for d in cur.description),
+        rows=tuple(cur.fetchall()),
+    )
 
 
 def _failing_rows(
-    frames: Sequence[pd.DataFrame], results: Sequence[RuleResult]
+    batches: Sequence[_Rows], results: Sequence[RuleResult]
 ) -> dict[str, dict[str, Any]]:
     """Column values of the failing rows only (their reasons quote them)."""
     failing = {mid for res in results for mid in res.failing}
     rows: dict[str, dict[str, Any]] = {}
     if not failing:
         return rows
-    for frame in frames:
-        if frame.empty:
-            continue
-        subset = frame[frame["message_id"].isin(failing)]
-        rows.update(subset.set_index("message_id", drop=False).to_dict("index"))
+    for batch in batches:
+        i = batch.columns.index("message_id")
+        subset = _Rows(batch.columns, batch.oids, tuple(r for r in batch.rows if r[i] in failing))
+        rows.update({r["message_id"]: r for r in subset.records()})
     return rows
 
 

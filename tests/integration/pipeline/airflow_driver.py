@@ -22,6 +22,9 @@ RESULT_TASK = {
     "foodtrace_validate": "validate",
     "foodtrace_link": "link",
     "foodtrace_alert": "alert",
+    # the lab-result lane: one task, the three steps; the sweep: its last step
+    "foodtrace_lab_results": "lab_result_to_alert",
+    "foodtrace_sweep": "alert",
 }
 
 
@@ -35,7 +38,7 @@ def describe_dags() -> dict:
     imported_airflow = time.perf_counter()
     bag = DagBag(dag_folder=str(dags_folder()))
     parsed = time.perf_counter()
-    from airflow.sdk.definitions.asset import Asset
+    from airflow.sdk.definitions.asset import Asset, AssetAlias
 
     def assets(condition) -> list[dict]:
         found = []
@@ -69,6 +72,7 @@ def describe_dags() -> dict:
             "timetable": type(timetable).__name__,
             "schedule_assets": assets(getattr(timetable, "asset_condition", None)),
             "sweep": None if sweep is None else getattr(sweep, "_expression", repr(sweep)),
+            "cron": getattr(timetable, "_expression", None) or repr(timetable),
             "max_active_runs": dag.max_active_runs,
             "catchup": dag.catchup,
             "cycle_error": cycle,
@@ -76,7 +80,7 @@ def describe_dags() -> dict:
                 t.task_id: {
                     "retries": t.retries,
                     "backoff": t.retry_exponential_backoff,
-                    "outlets": [o.name for o in t.outlets if isinstance(o, Asset)],
+                    "outlets": [o.name for o in t.outlets if isinstance(o, Asset | AssetAlias)],
                     "upstream": sorted(t.upstream_task_ids),
                 }
                 for t in dag.tasks
@@ -110,9 +114,30 @@ def run(specs: list[str]) -> list[dict]:
             dag_id, _, task = spec.partition(":")
             o = execute_dag(dags[dag_id], task or RESULT_TASK[dag_id])
             out.append(
-                {"dag_id": o.dag_id, "state": o.state, "tasks": o.task_states, "result": o.result}
+                {
+                    "dag_id": o.dag_id,
+                    "state": o.state,
+                    "tasks": o.task_states,
+                    "result": o.result,
+                    "asset_events": _asset_events(o.dag_id, o.run_id),
+                }
             )
     return out
+
+
+def _asset_events(dag_id: str, run_id: str) -> list[str]:
+    """The names of the assets this run emitted an event for."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetModel.name)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+            .all()
+        )
+    return sorted(r[0] for r in rows)
 
 
 async def _first_event(timeout: float) -> dict:

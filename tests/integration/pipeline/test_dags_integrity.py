@@ -1,6 +1,7 @@
 """The DAG files: they import through Airflow's DagBag without errors, form no
 cycles, parse fast without loading great_expectations or pandas, and wire the
-assets as documented (event-driven landing watcher, sweep, asset chain)."""
+assets and lanes as documented (the lab-result lane, the batch path's watcher and
+asset chain announced through aliases, the sweep of its own)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from pipeline_helpers import run_driver
 
-from foodtrace.pipeline.airflow_run import DAG_ORDER, dags_folder
+from foodtrace.pipeline.airflow_run import ALL_DAG_IDS, dags_folder
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_every_dag_file_imports(parsed: dict[str, Any]) -> None:
     assert parsed["import_errors"] == {}
     files = {p.name for p in dags_folder().glob("*.py")}
     assert set(parsed["file_seconds"]) == files
-    assert set(parsed["dags"]) == {dag_id for dag_id, _ in DAG_ORDER}
+    assert set(parsed["dags"]) == set(ALL_DAG_IDS)
     assert all(d["cycle_error"] is None for d in parsed["dags"].values())
 
 
@@ -40,7 +41,7 @@ def test_assets_chain_the_dags(parsed: dict[str, Any]) -> None:
         dags["foodtrace_link"],
         dags["foodtrace_alert"],
     )
-    assert validate["timetable"] == "AssetOrTimeSchedule"
+    assert validate["timetable"] == "AssetTriggeredTimetable"
     assert validate["schedule_assets"] == [
         {
             "name": "foodtrace_landing",
@@ -48,12 +49,31 @@ def test_assets_chain_the_dags(parsed: dict[str, Any]) -> None:
             "watchers": ["LandingNotifyTrigger"],
         }
     ]
-    assert "*/5 * * * *" in validate["sweep"] and "*/5 * * * *" in alert["sweep"]
-    assert validate["tasks"]["announce_promoted"]["outlets"] == ["foodtrace_core_promoted"]
+    # the step tasks announce themselves, through aliases: no announce_* tasks
+    assert list(validate["tasks"]) == ["validate"] and list(link["tasks"]) == ["link"]
+    assert validate["tasks"]["validate"]["outlets"] == ["foodtrace_core_promoted_events"]
     assert [a["name"] for a in link["schedule_assets"]] == ["foodtrace_core_promoted"]
-    assert link["tasks"]["announce_linked"]["outlets"] == ["foodtrace_lot_graph"]
+    assert link["tasks"]["link"]["outlets"] == ["foodtrace_lot_graph_events"]
     assert [a["name"] for a in alert["schedule_assets"]] == ["foodtrace_lot_graph"]
     assert alert["tasks"]["alert"]["outlets"] == ["foodtrace_alerts"]
+
+
+def test_the_lanes(parsed: dict[str, Any]) -> None:
+    """The lab-result lane runs continuously, its one task the three steps; the
+    sweep every 5 minutes, validate >> link >> alert; neither has assets (nothing
+    else waits for them)."""
+    lane, sweep = parsed["dags"]["foodtrace_lab_results"], parsed["dags"]["foodtrace_sweep"]
+    assert lane["timetable"] == "ContinuousTimetable"
+    assert list(lane["tasks"]) == ["lab_result_to_alert"]
+    assert sweep["timetable"] == "CronTriggerTimetable" and "*/5 * * * *" in sweep["cron"]
+    assert {t: d["upstream"] for t, d in sweep["tasks"].items()} == {
+        "validate": [],
+        "link": ["validate"],
+        "alert": ["link"],
+    }
+    for dag in (lane, sweep):
+        assert dag["schedule_assets"] == []
+        assert all(d["outlets"] == [] for d in dag["tasks"].values())
 
 
 def test_tasks_retry_with_backoff_one_run_at_a_time(parsed: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """The DAGs really run (dag.test(), in a subprocess) against the real PostgreSQL:
 validate -> link -> alert over a simulated day with a pesticide incident; a second
-pass finds nothing to do and skips the downstream asset events. Also: the
+pass finds nothing to do and emits no downstream asset events. The lanes (the
+lab-result lane, the sweep) run their three steps in one DAG. Also: the
 `foodtrace pipeline run` command in both modes, MQTT delivery of the alert, and the
-LISTEN/NOTIFY event trigger that makes the validation DAG event-driven."""
+LISTEN/NOTIFY event trigger that makes the batch path event-driven."""
 
 from __future__ import annotations
 
@@ -45,22 +46,24 @@ def test_dags_run_in_order_against_postgres(fresh_db_url: str, airflow_home: Pat
     validate, link, alert, validate2, link2 = runs
     assert [r["state"] for r in runs] == ["success"] * 5
 
-    assert validate["tasks"] == {"validate": "success", "announce_promoted": "success"}
+    assert validate["tasks"] == {"validate": "success"}
+    assert validate["asset_events"] == ["foodtrace_core_promoted"]
     v = validate["result"]
     assert (v["checked"], v["promoted"], v["quarantined"], v["findings"]) == (landed, landed, 0, 0)
     assert Path(v["report_path"]).exists()
 
-    assert link["tasks"] == {"link": "success", "announce_linked": "success"}
+    assert link["tasks"] == {"link": "success"}
+    assert link["asset_events"] == ["foodtrace_lot_graph"]
     assert link["result"]["events"] == len(sim.chain_events)
     assert link["result"]["lab_results"] == len(sim.lab_results)
 
     assert alert["tasks"] == {"alert": "success"}
     assert alert["result"]["alerts"] and alert["result"]["delivered"] is None  # no MQTT URL
 
-    # nothing new: the asset events downstream are skipped
+    # nothing new: the tasks succeed and announce nothing, so no DAG downstream runs
     assert validate2["result"]["promoted"] == 0
-    assert validate2["tasks"]["announce_promoted"] == "skipped"
-    assert link2["tasks"]["announce_linked"] == "skipped"
+    assert validate2["tasks"] == {"validate": "success"} and validate2["asset_events"] == []
+    assert link2["tasks"] == {"link": "success"} and link2["asset_events"] == []
 
     with connect(fresh_db_url) as conn:
         alerts = conn.execute("SELECT lot_code, status FROM core.alerts").fetchall()

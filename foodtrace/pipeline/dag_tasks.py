@@ -1,0 +1,103 @@
+"""What a DAG task does around its pipeline step (dags/ are wiring only).
+
+Imported by the task functions when they run, never while a DAG file is parsed.
+Each function runs one step (foodtrace.pipeline.steps), or for the lab-result
+lane the three in order, and returns the result as the task's XCom value; the
+batch path's tasks announce through an AssetAlias only when there is something for
+the next DAG, so no second task is needed for that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from foodtrace.pipeline.assets import CORE_PROMOTED, LINKED_EVENTS, LOT_GRAPH, PROMOTED_EVENTS
+from foodtrace.pipeline.steps import (
+    PipelineReport,
+    alert_step,
+    link_step,
+    validate_step,
+    wait_for_landing,
+)
+
+
+def _waits(dag_run: Any, ti: Any = None) -> bool:
+    """Only the first try of the scheduler's own runs waits for work; a manual run
+    (the UI, `airflow dags test`, `foodtrace pipeline run`) and a retry (of a run
+    that had work: e.g. a broker that refused the alert) go on with what is there."""
+    run_type = getattr(dag_run, "run_type", None)
+    if str(getattr(run_type, "value", run_type)) != "scheduled":
+        return False
+    return int(getattr(ti, "try_number", 1) or 1) <= 1
+
+
+def _wait_or_skip(kinds: Sequence[str] | None, wait_s: float | None, dag_run: Any, ti: Any):
+    """Seconds waited for a row of `kinds` (None: no wait); skips the task (and what
+    follows it) when none came within `wait_s`."""
+    if not wait_s or not _waits(dag_run, ti):
+        return None
+    waited = wait_for_landing(kinds, wait_s)
+    if waited is None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"no {' or '.join(kinds or ['message'])} landed in {wait_s:g} s; "
+            "the next run waits again"
+        )
+    return waited
+
+
+def validate(*, outlet_events: Any = None) -> dict[str, Any]:
+    """Validate and promote every kind; with `outlet_events`, a
+    foodtrace_core_promoted event is added through PROMOTED_EVENTS when something
+    was promoted."""
+    result = validate_step()
+    if outlet_events is not None and result.promoted:
+        outlet_events[PROMOTED_EVENTS].add(
+            CORE_PROMOTED, extra={"promoted": result.promoted, "run_ids": result.run_ids}
+        )
+    return result.as_dict()
+
+
+def link(*, outlet_events: Any = None) -> dict[str, Any]:
+    """Link what was promoted; with `outlet_events`, a foodtrace_lot_graph event is
+    added through LINKED_EVENTS when anything was linked or an open alert was queued
+    for re-scoping."""
+    result = link_step()
+    if outlet_events is not None and (result.linked or result.rescope_queued):
+        outlet_events[LINKED_EVENTS].add(
+            LOT_GRAPH,
+            extra={
+                "events": result.events,
+                "lab_results": result.lab_results,
+                "rescope_queued": result.rescope_queued,
+            },
+        )
+    return result.as_dict()
+
+
+def alert() -> dict[str, Any]:
+    return alert_step().as_dict()
+
+
+def lab_lane(
+    *,
+    kinds: Sequence[str],
+    wait_s: float | None = None,
+    dag_run: Any = None,
+    ti: Any = None,
+) -> dict[str, Any]:
+    """The lab-result lane (dags/foodtrace_lab_results.py): wait for a row of
+    `kinds` as `validate` does, then validate those kinds, link, alert; the three
+    step results as a PipelineReport dict (each with its own started_at and
+    finished_at)."""
+    waited = _wait_or_skip(kinds, wait_s, dag_run, ti)
+    report = PipelineReport(
+        validate=dataclasses.replace(validate_step(kinds=kinds), waited_s=waited),
+        link=link_step(),
+        alert=alert_step(),
+        mode="airflow",
+    )
+    return report.as_dict()
