@@ -75,8 +75,8 @@ SWEEP = CronTriggerTimetable("*/5 * * * *", timezone="UTC")
 # exists" and never creates a second one (seen: one run, then none).
 LANE_START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
-# The lab-result lane's task waits this long for a lab result; then it
-# skips (and so do link and alert) and the next run waits again.
+# The lab-result lane's task waits this long for a lab result; then it skips and
+# the next run waits again.
 LAB_WAIT_S = 600.0
 
 # Every task is idempotent (the steps are), so retries are safe; back off so a

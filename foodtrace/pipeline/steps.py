@@ -30,7 +30,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -293,26 +293,11 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
     )
 
 
-@contextlib.contextmanager
-def graph_lock(conn) -> Iterator[None]:
-    """The graph lock (module doc), held by this session; commits around it."""
-    import psycopg
-    from psycopg import pq
+def graph_lock(conn) -> contextlib.AbstractContextManager[None]:
+    """The graph lock (module doc), held by this session."""
+    from foodtrace.db.locks import session_lock
 
-    if conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-        conn.commit()  # what the caller left open, as link() and evaluate() would
-    conn.execute("SELECT pg_advisory_lock(%s)", (GRAPH_LOCK_KEY,))
-    conn.commit()
-    try:
-        yield
-    finally:
-        try:
-            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
-                conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)", (GRAPH_LOCK_KEY,))
-            conn.commit()
-        except psycopg.Error as exc:  # connection lost: the server released the lock
-            log.warning("could not release the graph lock: %s", exc)
+    return session_lock(conn, GRAPH_LOCK_KEY, "graph")
 
 
 def _deliver_alerts(conn, settings: MqttSettings, wait_s: float = DELIVER_WAIT_S) -> int:

@@ -47,13 +47,12 @@ importing great_expectations or pandas. `engine` forces one of them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import pq
 
+from foodtrace.db.locks import session_lock
 from foodtrace.reference import ANALYTES, FOOD_CATEGORIES, QUANTITY_UNITS
 from foodtrace.validate import sql
 from foodtrace.validate.decide import Decision, RuleResult, RuleTally, decide
@@ -287,7 +287,7 @@ def validate_and_promote(
         group = [k for k in KINDS if k.name in names and k.name in wanted]
         if not group:
             continue
-        with _session_lock(conn, lock_key):
+        with session_lock(conn, lock_key, "validation"):
             if requeue:
                 with conn.transaction():
                     for kind in group:
@@ -307,24 +307,6 @@ def validate_and_promote(
                 conn.execute(sql.SET_REPORT_PATH, (str(path), [r.run_id for r in runs]))
     stats.seconds = round(time.perf_counter() - started, 3)
     return stats
-
-
-@contextlib.contextmanager
-def _session_lock(conn: psycopg.Connection, key: int) -> Iterator[None]:
-    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-    if not conn.autocommit:
-        conn.commit()
-    try:
-        yield
-    finally:
-        try:
-            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
-                conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            if not conn.autocommit:
-                conn.commit()
-        except psycopg.Error as exc:  # connection lost: the server released the lock
-            log.warning("could not release the validation lock: %s", exc)
 
 
 def _reference_lock(cur: psycopg.Cursor) -> None:

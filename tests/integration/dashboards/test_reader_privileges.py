@@ -51,6 +51,9 @@ def test_reader_holds_no_write_privilege_anywhere(seeded_db: tuple[str, Seeded])
         "DELETE FROM landing.quarantine",
         "CREATE TABLE reporting.sneaky (x int)",
         "SELECT payload FROM landing.lab_results LIMIT 1",  # raw payloads are not for Grafana
+        "SELECT raw FROM landing.quarantine LIMIT 1",  # nor quarantined bytes
+        "SELECT * FROM landing.quarantine LIMIT 1",
+        "SELECT dedup_key FROM landing.quarantine LIMIT 1",
     ],
 )
 def test_reader_is_refused(reader_conn: psycopg.Connection, statement: str) -> None:
@@ -69,4 +72,13 @@ def test_reader_reads_what_dashboards_need(reader_conn: psycopg.Connection) -> N
         "reporting.latest_cap",
     ):
         reader_conn.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    reader_conn.rollback()
+
+
+def test_reader_reads_why_a_message_was_quarantined(reader_conn: psycopg.Connection) -> None:
+    """Stage, sender, topic and reasons (what the ingest dashboard shows), not raw."""
+    reader_conn.execute(
+        "SELECT quarantine_id, stage, received_at, topic, sender_id, message_id,"
+        " element_index, reasons FROM landing.quarantine"
+    ).fetchall()
     reader_conn.rollback()
