@@ -58,7 +58,13 @@ from foodtrace.ingest.messages import (
     Reason,
     Rejected,
 )
-from foodtrace.ingest.schema_check import fast_check, json_equal, json_type_name, schema_reasons
+from foodtrace.ingest.schema_check import (
+    fast_check,
+    instant,
+    json_equal,
+    json_type_name,
+    schema_reasons,
+)
 from foodtrace.ingest.topics import INBOUND_TOPICS_HELP, parse_topic
 
 log = logging.getLogger("foodtrace.ingest.edge")
@@ -124,7 +130,9 @@ def _check(topic: str, payload: Any, max_bytes: int, now: datetime | None) -> Ed
                 "(FOODTRACE_MAX_MESSAGE_BYTES): split it into smaller arrays",
             ),
         )
-    decoded = _decode(raw)
+    # EPCIS tools write UTF-8 with a byte order mark (OpenTraceability's examples do);
+    # foodtrace's own JSON messages must not carry one (RFC 8259 8.1).
+    decoded = _decode(raw, allow_bom=kind == "epcis")
     if isinstance(decoded, Reason):
         return _whole(result, raw, decoded)
     value, text = decoded
@@ -192,9 +200,13 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
                                       f"{MAX_ELEMENTS} per MQTT message", "/epcisBody/eventList"),
         )
     doc_id = epcis.document_id(sender, raw)
-    result.documents.append(EpcisDocument(doc_id, sender, raw, value))
     seen: dict[UUID, tuple[int, Any]] = {}
+    not_used: list[dict[str, Any]] = []
     for mapped in epcis.map_document(value, sender):
+        if mapped.not_used is not None:
+            # no CTE: kept with the document, nothing to tell the sender (module doc)
+            not_used.append(_not_used_entry(mapped))
+            continue
         if mapped.chain_event is None:
             reasons = list(mapped.reasons)
         else:
@@ -213,7 +225,14 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
                 Accepted("chain_event", mapped.message_id, sender, mapped.chain_event,
                          element_index=mapped.index, document_id=doc_id)
             )
+    result.documents.append(EpcisDocument(doc_id, sender, raw, value, not_used))
     return result
+
+
+def _not_used_entry(mapped: epcis.MappedEvent) -> dict[str, Any]:
+    event_id = mapped.event.get("eventID") if isinstance(mapped.event, dict) else None
+    return {"index": mapped.index, "event_id": event_id if isinstance(event_id, str) else None,
+            "message_id": str(mapped.message_id), "reason": mapped.not_used}
 
 
 def _as_mapped(reason: Reason) -> Reason:
@@ -259,7 +278,7 @@ def _time_reasons(kind: str, element: dict[str, Any], clock: datetime) -> list[R
     reasons = []
     latest = clock + MAX_CLOCK_SKEW
     if kind == "lab_result":
-        tested, sampled = _instant(element.get("tested_at")), _instant(element.get("sampled_at"))
+        tested, sampled = instant(element.get("tested_at")), instant(element.get("sampled_at"))
         if tested is not None and sampled is not None and tested < sampled:
             reasons.append(Reason(
                 TIME_ORDER,
@@ -270,7 +289,7 @@ def _time_reasons(kind: str, element: dict[str, Any], clock: datetime) -> list[R
         moment = tested
     elif kind == "chain_event":
         field = "event_time"
-        moment = _instant(element.get(field))
+        moment = instant(element.get(field))
     else:
         return reasons
     if moment is not None and moment > latest:
@@ -353,11 +372,13 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _decode(raw: bytes) -> tuple[Any, str] | Reason:
+def _decode(raw: bytes, allow_bom: bool = False) -> tuple[Any, str] | Reason:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Reason(NOT_JSON, f"not UTF-8: invalid byte at offset {exc.start} ({exc.reason})")
+    if allow_bom and text.startswith("\ufeff"):
+        text = text[1:]
     if text.startswith("\ufeff"):
         return Reason(NOT_JSON, "starts with a byte order mark, which JSON must not (RFC 8259 8.1)")
     try:
@@ -455,14 +476,6 @@ def _uuid_of(element: Any) -> UUID | None:
         return None
 
 
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _now(now: datetime | None) -> datetime:

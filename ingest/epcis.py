@@ -1,59 +1,64 @@
 """GS1 EPCIS 2.0 JSON(-LD) documents -> foodtrace chain events (pure, no I/O).
 
-An actor publishes an `EPCISDocument` on foodtrace/v1/epcis/{actor_id}. Each event
-of its eventList is mapped to one chain event (spec 2.2) following the GS1 US FSMA 204
-mapping in shared/domain/fsma204.md:
+An actor publishes an `EPCISDocument` (or the `EPCISQueryDocument` its own
+repository answers with) on foodtrace/v1/epcis/{actor_id}. Each event of the
+eventList ends in exactly one of three places:
 
-| EPCIS event                                | chain event       |
-|--------------------------------------------|-------------------|
-| ObjectEvent, bizStep commissioning         | harvesting        |
-| ObjectEvent, bizStep storing               | cooling           |
-| ObjectEvent, bizStep packing               | initial_packing   |
-| ObjectEvent, bizStep receiving, action ADD | first_receiving   |
-| ObjectEvent, bizStep receiving, OBSERVE    | receiving         |
-| ObjectEvent, bizStep shipping              | shipping          |
-| ObjectEvent, bizStep retail_selling        | sale              |
-| TransformationEvent (any bizStep)          | transformation    |
+- **mapped**: a chain event (spec 2.2) that reaches the lot graph. What the
+  mapping could not read on the way (a line without a lot, a unit foodtrace has
+  no counterpart for, a party where a place belongs) is listed in
+  `kdes.epcis_findings`; validation records each as a finding (rule
+  `epcis.mapping`), so the event is traced and the gap is visible.
+- **not used**: an event that is no Critical Tracking Event (sensor reports,
+  inspecting, hatching, transactions, pallet aggregation, ...). It is kept with
+  its document (`landing.epcis_documents.not_used`, with the reason) and is not
+  reported to the sender as a rejection: nothing was wrong with it.
+- **rejected**: a CTE that cannot be placed in the graph at all (no lot line
+  remains, no location or time, a transformation without input or output lots);
+  it goes to quarantine with a reason that points into the event.
 
-Decisions (documented here because the contract is silent):
-- bizStep and the other CBV codes are read as bare words (`shipping`), CBV 1.x URNs
-  (`urn:epcglobal:cbv:bizstep:shipping`) or CBV 2.0 URIs
-  (`https://ref.gs1.org/cbv/BizStep-shipping`, `https://gs1.org/voc/BizStep-shipping`).
-  Any other URI is a private extension and is not guessed at.
-- Lots come from `quantityList` (`inputQuantityList` / `outputQuantityList`) entries
-  whose `epcClass` names a GTIN *and* a batch/lot: an LGTIN URN
-  (`urn:epc:class:lgtin:4012345.012345.998877`) or a GS1 Digital Link
-  (`https://id.gs1.org/01/04012345123452/10/998877`). Both give the same codes:
-  `product_code` = the GTIN-14 (`04012345123452`) and `lot_code` = the GS1 element
-  string printed under the barcode, `(01)04012345123452(10)998877`. The GTIN makes
-  the lot code globally unique (a batch number alone is only unique per product),
-  and a lab that reads the label writes the same code.
-- `quantity`/`uom`: UN/ECE Rec 20 codes map onto the contract's units (KGM -> kg,
-  TNE -> t, GRM/LBR/ONZ -> kg converted, EA/H87/C62 -> each, CS -> case, BX -> box,
-  CR -> crate); no uom means a count (EPCIS: instances), i.e. `each`.
-- Serialised identifiers (`epcList` SGTINs, `inputEPCList`, ...) without a lot class
-  cannot be traced as lots: such events are rejected (`epcis_unsupported`). When an
-  event has both, the lots are mapped and the serials stay in `kdes.epcis_event`.
-- Location: `bizLocation.id`, else `readPoint.id` (SGLN URNs kept as location ids).
-  Source / destination: `sourceList` / `destinationList`, preferring type
-  `location`, then `possessing_party`, then `owning_party`. The TLC source of the
-  events that assign a lot code is the event's own location.
-- Reference document: one entry of `bizTransactionList` as `{type, number}`; bol,
-  desadv, inv, po, ... are preferred in that order and upper-cased (`BOL`), the
-  number is the bizTransaction identifier as given.
-- Time: `eventTime` shown in `eventTimeZoneOffset` (RFC 3339 with that offset).
-- Idempotency: message_id = uuid5(EVENT_NAMESPACE, actor_id + "\\n" + eventID), or,
-  without eventID, of "sha256:" + the SHA-256 of the event's sorted-keys JSON (our
-  own canonical form, not the CBV 2.0 event hash): stable across redelivery. The
-  actor is part of the name so one actor cannot pre-empt another's event ids.
-  document_id = uuid5(DOCUMENT_NAMESPACE, actor_id + "\\n" + sha256(raw bytes)).
+Which CTE an event is: cbv.py (CBV 2.0 and GDST business steps, on evidence).
+Which lot, place or party an identifier names: gs1_ids.py (EPC URNs, GS1 Digital
+Link on any domain, GDST URNs). The lot lines and pallets: epcis_lines.py; the
+ILMD as KDEs: epcis_ilmd.py; the event hash: epcis_hash.py. Decisions the contract leaves to us:
+
+- Lots: quantityList entries whose class names a lot (LGTIN, Digital Link with
+  /10/, GDST lot class, or a product class whose ILMD names `cbvmda:lotNumber`),
+  and epcList items that carry their lot (Digital Link /10/.../21/...), counted
+  one `each` per item. Lines are read one by one: a line without a lot is a
+  finding and the other lines still link. An SSCC (pallet) in an epcList is the
+  lots an AggregationEvent of the same document put in it, as of the event's
+  time (ADD/OBSERVE add children, DELETE takes them out); an AggregationEvent
+  with a shipping or receiving step ships or receives its children.
+  Containment declared in an earlier document is not looked up (a finding says
+  so).
+- Units: UN/ECE Rec 20 codes (KGM, GRM, LBR, ONZ -> kg; TNE -> t; EA/H87/C62 ->
+  each; CS, BX, CR); no uom means a count (`each`). A quantityElement without a
+  quantity is a finding: the contract's lot lines need a quantity > 0.
+- Places: `bizLocation.id`, else `readPoint.id`. Source and destination come from
+  `sourceList`/`destinationList` entries of type `location` only; owning and
+  possessing parties are businesses, not places: they are kept as
+  `kdes.source_parties` / `kdes.destination_parties`. A shipment without a
+  destination location (a receipt without a source location) keeps its lot in the
+  trace: the counterpart is the explicit unknown place `urn:foodtrace:unlocated`
+  (`...:{party}` when it names one), with a finding.
+- ILMD -> KDEs: harvest start/end -> `harvest_date_range` and `harvest_date`;
+  catch areas -> `harvest_area`; vessel information -> `vessels`; best-before,
+  expiration, production dates and country of origin under their own names. The
+  date of a harvesting, cooling, initial packing or first receiving event is its
+  eventTime when the ILMD does not give it (GS1 US FSMA 204 guideline).
+- Reference document: one entry of `bizTransactionList` as `{type, number}`
+  (bol, desadv, inv, po, ... in that order, upper-cased). None is no rejection:
+  validation records the missing reference as a finding.
+- Time: `eventTime` shown in `eventTimeZoneOffset`.
+- Idempotency: message_id = uuid5(EVENT_NAMESPACE, actor_id + "\\n" + key), key =
+  the eventID; else the CBV 2.0 event hash (epcis_hash.py); else, for an event
+  the hash algorithm cannot read, the SHA-256 of its sorted-keys JSON. An event
+  that carries an `errorDeclaration` gets its own key (eventID +
+  `#errorDeclaration@` + declarationTime), so a declaration never collides
+  with the event it declares wrong. document_id = uuid5(DOCUMENT_NAMESPACE,
+  actor_id + "\\n" + sha256(raw bytes)).
 - The original event is kept under `kdes.epcis_event`.
-- Rejections: `epcis_unsupported` (AggregationEvent, AssociationEvent,
-  TransactionEvent, a bizStep that is no CTE such as sensor-only `inspecting`
-  events, serials or product classes without a lot, units without a foodtrace
-  counterpart) and `epcis_incomplete` (a KDE the chain event needs is missing:
-  location, time, quantity, destination of a shipment, source of a receipt,
-  reference document). Paths point into the EPCIS event.
 """
 
 from __future__ import annotations
@@ -65,9 +70,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from foodtrace.ingest import cbv, epcis_hash, gs1_ids
+from foodtrace.ingest.epcis_ilmd import ilmd_kdes, ilmd_lot
+from foodtrace.ingest.epcis_lines import Containment, as_list, lot_lines
+from foodtrace.ingest.gs1_ids import Identifier
 from foodtrace.ingest.messages import EPCIS_INCOMPLETE, EPCIS_UNSUPPORTED, NOT_EPCIS, Reason
+from foodtrace.ingest.schema_check import instant as parse_time
 from foodtrace.ingest.schema_check import shown as _shown
 
 CHAIN_SCHEMA = "foodtrace/chain-event/v1"
@@ -77,320 +86,264 @@ DOCUMENT_NAMESPACE = uuid.UUID("38798f1e-72cf-436c-a4f6-02700885e1cb")
 UNSUPPORTED = EPCIS_UNSUPPORTED
 INCOMPLETE = EPCIS_INCOMPLETE
 
-OBJECT_EVENT_TYPES: dict[str, str] = {
-    "commissioning": "harvesting",
-    "storing": "cooling",
-    "packing": "initial_packing",
-    "shipping": "shipping",
-    "retail_selling": "sale",
-    # receiving: first_receiving (ADD) or receiving (OBSERVE), see _object_event_type
-}
 TLC_ASSIGNING = frozenset({"harvesting", "initial_packing", "first_receiving", "transformation"})
-
-# UN/ECE Recommendation 20 unit codes -> (contract unit, factor)
-UOM: dict[str, tuple[str, float]] = {
-    "KGM": ("kg", 1.0),
-    "GRM": ("kg", 0.001),
-    "LBR": ("kg", 0.45359237),
-    "ONZ": ("kg", 0.028349523125),
-    "TNE": ("t", 1.0),
-    "EA": ("each", 1.0),
-    "H87": ("each", 1.0),
-    "C62": ("each", 1.0),
-    "CS": ("case", 1.0),
-    "BX": ("box", 1.0),
-    "CR": ("crate", 1.0),
-}
 # Reference document types, most telling first (CBV 2.0 BusinessTransactionType).
 BIZ_TRANSACTION_PREFERENCE: tuple[str, ...] = (
     "bol", "desadv", "inv", "po", "poc", "recadv", "prodorder", "rma", "pedigree",
     "testprd", "testres", "upevt",
 )
-PARTY_PREFERENCE: tuple[str, ...] = ("location", "possessing_party", "owning_party")
+# AggregationEvent steps whose children move: shipping or receiving a pallet.
+AGGREGATION_CTES: dict[str, str] = {"shipping": "shipping", "receiving": "receiving"}
 
 
-# --- CBV vocabulary ---------------------------------------------------------------
+# --- the envelope ------------------------------------------------------------------------
 
-
-def _cbv_prefixes(urn_name: str, uri_name: str) -> tuple[str, ...]:
-    return (
-        f"urn:epcglobal:cbv:{urn_name}:",
-        f"https://ref.gs1.org/cbv/{uri_name}-",
-        f"http://ref.gs1.org/cbv/{uri_name}-",
-        f"https://gs1.org/voc/{uri_name}-",
-        f"http://gs1.org/voc/{uri_name}-",
-        f"gs1:{uri_name}-",
-        f"cbv:{uri_name}-",
-    )
-
-
-_VOCABULARIES = {
-    "bizstep": _cbv_prefixes("bizstep", "BizStep"),
-    "btt": _cbv_prefixes("btt", "BTT"),
-    "sdt": _cbv_prefixes("sdt", "SDT"),
+ENVELOPES = {
+    "EPCISDocument": ("epcisBody", "eventList"),
+    "EPCISQueryDocument": ("epcisBody", "queryResults", "resultsBody", "eventList"),
 }
 
 
-def cbv_term(value: object, vocabulary: str) -> str | None:
-    """The bare CBV word of a code given as word, URN or URI; None for anything else
-    (private extensions are not guessed at)."""
-    if not isinstance(value, str) or not value:
-        return None
-    if ":" not in value and "/" not in value:
-        return value
-    for prefix in _VOCABULARIES[vocabulary]:
-        if value.startswith(prefix) and len(value) > len(prefix):
-            return value[len(prefix) :]
-    return None
+def document_events(document: Any) -> list[Any] | Reason:
+    """The eventList of an EPCISDocument or EPCISQueryDocument, or why the body is
+    neither."""
+    if not isinstance(document, dict):
+        return Reason(NOT_EPCIS, "expected a GS1 EPCIS 2.0 EPCISDocument (a JSON object)", "")
+    path = ENVELOPES.get(document.get("type"))  # type: ignore[arg-type]
+    if path is None:
+        return Reason(
+            NOT_EPCIS,
+            f"expected \"type\": \"EPCISDocument\" or \"EPCISQueryDocument\", got "
+            f"{_shown(document.get('type'))}",
+            "/type",
+        )
+    node: Any = document
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, list):
+        where = ".".join(path)
+        return Reason(NOT_EPCIS, f"an {document['type']} needs {where} (an array)",
+                      "/" + "/".join(path))
+    return node
 
 
-# --- identifiers -------------------------------------------------------------------
+# --- identity ----------------------------------------------------------------------------
 
 
-def gtin_check_digit(data13: str) -> str:
-    """GS1 mod-10 check digit of the 13 data digits of a GTIN-14."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(data13)))
-    return str((10 - total % 10) % 10)
-
-
-_LGTIN_URN = re.compile(r"^urn:epc:class:lgtin:(\d{6,12})\.(\d{1,7})\.(.+)$")
-_DIGITS = re.compile(r"^\d+$")
-
-
-@dataclass(frozen=True)
-class LotClass:
-    product_code: str  # GTIN-14
-    lot_code: str  # (01)GTIN-14(10)LOT
-
-
-def parse_lot_class(epc_class: object) -> LotClass | str:
-    """The lot an EPCIS epcClass names, or why it names none (a sentence)."""
-    if not isinstance(epc_class, str) or not epc_class:
-        return "epcClass is missing or not a string"
-    if epc_class.startswith("urn:epc:class:lgtin:"):
-        m = _LGTIN_URN.match(epc_class)
-        if not m or len(m.group(1)) + len(m.group(2)) != 13:
-            return f"epcClass {epc_class} is not a well-formed LGTIN URN"
-        company, item_ref, lot = m.group(1), m.group(2), unquote(m.group(3))
-        data13 = item_ref[0] + company + item_ref[1:]
-        gtin = data13 + gtin_check_digit(data13)
-        return _lot(gtin, lot, epc_class)
-    if epc_class.startswith(("https://", "http://")):
-        return _digital_link_lot(epc_class)
-    if epc_class.startswith("urn:epc:idpat:"):
-        return f"epcClass {epc_class} is a pattern of a product class without a lot (batch)"
-    return f"epcClass {epc_class} is not an LGTIN (GTIN + lot) URN or GS1 Digital Link"
-
-
-def _digital_link_lot(uri: str) -> LotClass | str:
-    segments = [unquote(s) for s in urlsplit(uri).path.split("/") if s]
-    try:
-        at = segments.index("01")
-        gtin = segments[at + 1]
-    except (ValueError, IndexError):
-        return f"epcClass {uri} is a URI without a GS1 Digital Link GTIN (/01/...)"
-    if not _DIGITS.match(gtin) or len(gtin) not in (8, 12, 13, 14):
-        return f"epcClass {uri}: {gtin} is not a GTIN"
-    gtin = gtin.zfill(14)
-    if gtin_check_digit(gtin[:13]) != gtin[13]:
-        return f"epcClass {uri}: GTIN {gtin} has a wrong check digit"
-    rest = segments[at + 2 :]
-    if len(rest) >= 2 and rest[0] == "10":
-        return _lot(gtin, rest[1], uri)
-    return f"epcClass {uri} names a product (GTIN {gtin}) without a lot (/10/...)"
-
-
-def _lot(gtin: str, lot: str, epc_class: str) -> LotClass | str:
-    if not lot:
-        return f"epcClass {epc_class} has an empty lot"
-    return LotClass(product_code=gtin, lot_code=f"(01){gtin}(10){lot}")
-
-
-def event_message_id(actor_id: str, event: Any) -> uuid.UUID:
-    """The idempotency key of one EPCIS event from one actor (see module doc)."""
-    event_id = event.get("eventID") if isinstance(event, dict) else None
+def event_key(event: Any, context: Any = None) -> str:
+    """What identifies one EPCIS event (see module doc: eventID, CBV 2.0 hash, SHA-256)."""
+    if not isinstance(event, dict):
+        return "sha256:" + _sha256_json(event)
+    event_id = event.get("eventID")
+    declaration = event.get("errorDeclaration")
     if isinstance(event_id, str) and event_id:
-        name = event_id
-    else:
-        canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        name = "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
-    return uuid.uuid5(EVENT_NAMESPACE, f"{actor_id}\n{name}")
+        if isinstance(declaration, dict):
+            return f"{event_id}#errorDeclaration@{declaration.get('declarationTime')}"
+        return event_id
+    try:
+        return epcis_hash.event_hash(event, context if context is not None else epcis_hash.EPCIS_CONTEXT)
+    except ValueError:
+        return "sha256:" + _sha256_json(event)
+
+
+def _sha256_json(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def event_message_id(actor_id: str, event: Any, context: Any = None) -> uuid.UUID:
+    """The idempotency key of one EPCIS event from one actor. The actor is part of
+    the name so that one actor cannot pre-empt another's event ids."""
+    return uuid.uuid5(EVENT_NAMESPACE, f"{actor_id}\n{event_key(event, context)}")
 
 
 def document_id(actor_id: str, raw: bytes) -> uuid.UUID:
     return uuid.uuid5(DOCUMENT_NAMESPACE, f"{actor_id}\n{hashlib.sha256(raw).hexdigest()}")
 
 
-# --- the document ------------------------------------------------------------------
-
-
-def document_events(document: Any) -> list[Any] | Reason:
-    """The eventList of an EPCISDocument, or why the body is not one."""
-    if not isinstance(document, dict):
-        return Reason(NOT_EPCIS, "expected a GS1 EPCIS 2.0 EPCISDocument (a JSON object)", "")
-    if document.get("type") != "EPCISDocument":
-        return Reason(
-            NOT_EPCIS,
-            f"expected \"type\": \"EPCISDocument\", got {_shown(document.get('type'))}",
-            "/type",
-        )
-    body = document.get("epcisBody")
-    events = body.get("eventList") if isinstance(body, dict) else None
-    if not isinstance(events, list):
-        return Reason(NOT_EPCIS, "an EPCISDocument needs epcisBody.eventList (an array)",
-                      "/epcisBody/eventList")
-    return events
+# --- results -----------------------------------------------------------------------------
 
 
 @dataclass
 class MappedEvent:
-    """One entry of eventList: the chain event it maps to, or why it cannot."""
+    """One entry of eventList and where it ended (see module doc)."""
 
     index: int
     message_id: uuid.UUID
     event: Any  # the EPCIS event as given
     chain_event: dict[str, Any] | None = None
-    reasons: list[Reason] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)  # why it was rejected
+    not_used: str | None = None  # why it is no CTE (kept with the document)
+    findings: list[str] = field(default_factory=list)  # gaps of a mapped event
+
+
+# --- the document ------------------------------------------------------------------------
 
 
 def map_document(document: dict[str, Any], actor_id: str) -> list[MappedEvent]:
-    """Every event of an EPCISDocument (already checked by `document_events`)."""
-    events = document["epcisBody"]["eventList"]
+    """Every event of a document already checked by `document_events`."""
+    events = document_events(document)
+    assert not isinstance(events, Reason), "call document_events first"
+    context = document.get("@context")
+    containment = Containment(events)
+    caught = _lots_caught(events)
     mapped = []
     for index, event in enumerate(events):
-        out = MappedEvent(index, event_message_id(actor_id, event), event)
-        result = map_event(event, actor_id, out.message_id)
-        if isinstance(result, dict):
-            out.chain_event = result
-        else:
-            out.reasons = result
+        out = MappedEvent(index, event_message_id(actor_id, event, context), event)
+        _map_into(out, event, actor_id, containment, caught)
+        if out.not_used is not None and isinstance(event, dict):
+            out.not_used += _measurement_note(event)
         mapped.append(out)
     return mapped
 
 
-def map_event(event: Any, actor_id: str, message_id: uuid.UUID) -> dict[str, Any] | list[Reason]:
-    """One EPCIS event as a chain event, or the reasons it cannot be one."""
+def _lots_caught(events: list[Any]) -> frozenset[str]:
+    """Lot codes a fishing or harvest event of this document creates: a later
+    landing of them is a receiving, not the first receiving."""
+    caught: set[str] = set()
+    for event in events:
+        if isinstance(event, dict) and cbv.term(event.get("bizStep"), "bizstep") in (
+                "gdst:fishingEvent", "commissioning"):
+            caught |= _event_lot_codes(event)
+    return frozenset(caught)
+
+
+def _map_into(out: MappedEvent, event: Any, actor_id: str, containment: Containment,
+              caught: frozenset[str]) -> None:
     if not isinstance(event, dict):
-        return [Reason(INCOMPLETE, f"an EPCIS event must be an object, got {_shown(event)}", "")]
-    event_type_name = event.get("type")
-    if event_type_name == "ObjectEvent":
-        return _object_event(event, actor_id, message_id)
-    if event_type_name == "TransformationEvent":
-        return _transformation_event(event, actor_id, message_id)
-    if event_type_name in ("AggregationEvent", "AssociationEvent", "TransactionEvent"):
-        return [
-            Reason(
-                UNSUPPORTED,
-                f"{event_type_name} has no FSMA 204 Critical Tracking Event: foodtrace maps "
-                "ObjectEvent and TransformationEvent",
-                "/type",
-            )
-        ]
-    return [Reason(UNSUPPORTED, f"unknown EPCIS event type {_shown(event_type_name)}", "/type")]
+        out.reasons = [Reason(INCOMPLETE, f"an EPCIS event must be an object, got "
+                                          f"{_shown(event)}", "")]
+        return
+    if isinstance(event.get("errorDeclaration"), dict):
+        declared = event.get("eventID") or "(no eventID)"
+        out.not_used = (f"an errorDeclaration for event {declared}: corrections are not applied "
+                        "to the trace yet; the event it declares wrong stays as captured")
+        return
+    kind = event.get("type")
+    step = cbv.term(event.get("bizStep"), "bizstep")
+    note: str | None = None
+    if kind == "TransformationEvent":
+        cte: str | None = "transformation"
+    elif kind == "ObjectEvent":
+        landed = step == "gdst:landing" and bool(_event_lot_codes(event) & caught)
+        cte, note = cbv.object_event_cte(event, step, landed)
+        if cte is None:
+            raw_step = event.get("bizStep")
+            if step is None and isinstance(raw_step, str) and raw_step:
+                note = (f"bizStep {raw_step} is a private extension, no CBV or GDST step: no "
+                        "FSMA 204 Critical Tracking Event is read from it")
+            out.not_used = note
+            return
+    elif kind == "AggregationEvent":
+        cte = AGGREGATION_CTES.get(step or "") if event.get("action") != "DELETE" else None
+        if cte is None:
+            out.not_used = _aggregation_note(event, step)
+            return
+    elif kind in ("AssociationEvent", "TransactionEvent"):
+        article = "an" if kind == "AssociationEvent" else "a"
+        out.not_used = (f"{article} {kind} (assets or business transactions, no lots moving) "
+                        "is no FSMA 204 Critical Tracking Event")
+        return
+    else:
+        out.reasons = [Reason(UNSUPPORTED, f"unknown EPCIS event type {_shown(kind)}", "/type")]
+        return
+    # ADD receiving without seafood evidence is read as receiving: a doubtful reading,
+    # so it is shown as a finding (the other notes of mapped steps are no doubt)
+    doubtful = kind == "ObjectEvent" and cte == "receiving" and event.get("action") == "ADD"
+    _map_cte(out, event, actor_id, cte, containment, note if doubtful else None)
 
 
-def _object_event(event: dict[str, Any], actor_id: str, mid: uuid.UUID) -> dict[str, Any] | list[Reason]:
+def _measurement_note(event: dict[str, Any]) -> str:
+    """What a sensor report measured that a lab result would carry (spec 2.1)."""
+    measured = sorted({
+        f"{key} {report[key]}"
+        for element in as_list(event.get("sensorElementList")) if isinstance(element, dict)
+        for report in as_list(element.get("sensorReport")) if isinstance(report, dict)
+        for key in ("chemicalSubstance", "microorganism") if isinstance(report.get(key), str)
+    })
+    if not measured:
+        return ""
+    return (f"; it measures {', '.join(measured)}: EPCIS sensor reports are not read as lab "
+            "results (they name no lab, sample, method or test kind); a lab publishes its "
+            "result on foodtrace/v1/labs/{lab_id}/results")
+
+
+def _aggregation_note(event: dict[str, Any], step: str | None) -> str:
+    parent = event.get("parentID")
+    what = "puts its children into" if event.get("action") != "DELETE" else "takes children out of"
+    used = (f"pallet containment: {what} {parent}, read when this document ships or "
+            "receives it" if isinstance(parent, str) else "an AggregationEvent without parentID")
+    step_text = f" (bizStep {step.removeprefix('gdst:')})" if step else ""
+    return f"{used}; no FSMA 204 Critical Tracking Event of its own{step_text}"
+
+
+def _event_lot_codes(event: dict[str, Any]) -> set[str]:
+    lot = ilmd_lot(event)
+    codes = set()
+    for entry in as_list(event.get("quantityList")):
+        ident = gs1_ids.parse(entry.get("epcClass") if isinstance(entry, dict) else None)
+        if isinstance(ident, Identifier):
+            ident = gs1_ids.with_lot(ident, lot) if lot else ident
+            if ident.lot_code:
+                codes.add(ident.lot_code)
+    return codes
+
+
+# --- one Critical Tracking Event ---------------------------------------------------------
+
+
+def _map_cte(out: MappedEvent, event: dict[str, Any], actor_id: str, cte: str,
+             containment: Containment, how: str | None) -> None:
     reasons: list[Reason] = []
-    event_type = _object_event_type(event, reasons)
-    if event_type is None:
-        return reasons
-    lots = _lot_lines(event, "quantityList", "epcList", reasons)
-    return _finish(event, actor_id, mid, event_type, {"lots": lots}, reasons)
-
-
-def _object_event_type(event: dict[str, Any], reasons: list[Reason]) -> str | None:
-    raw_step = event.get("bizStep")
-    step = cbv_term(raw_step, "bizstep")
-    action = event.get("action")
-    if action == "DELETE":
-        reasons.append(Reason(UNSUPPORTED, "action DELETE (the objects cease to exist) is no "
-                                           "FSMA 204 Critical Tracking Event", "/action"))
-        return None
-    if step == "receiving":
-        if action == "ADD":
-            return "first_receiving"
-        if action == "OBSERVE":
-            return "receiving"
-        reasons.append(Reason(INCOMPLETE, "a receiving ObjectEvent needs action ADD (first "
-                                          "land-based receiving) or OBSERVE (receiving)", "/action"))
-        return None
-    if step in OBJECT_EVENT_TYPES:
-        return OBJECT_EVENT_TYPES[step]
-    known = ", ".join([*OBJECT_EVENT_TYPES, "receiving"])
-    what = "an ObjectEvent without bizStep" if raw_step is None else f"bizStep {_shown(raw_step)}"
-    sensor = ""
-    if event.get("sensorElementList"):
-        sensor = " (a sensor-only event: lab data goes to foodtrace/v1/labs/{lab_id}/results)"
-    reasons.append(Reason(UNSUPPORTED, f"{what} is no FSMA 204 Critical Tracking Event{sensor}; "
-                                       f"mapped bizSteps: {known}", "/bizStep"))
-    return None
-
-
-def _transformation_event(event: dict[str, Any], actor_id: str, mid: uuid.UUID) -> dict[str, Any] | list[Reason]:
-    reasons: list[Reason] = []
-    inputs = _lot_lines(event, "inputQuantityList", "inputEPCList", reasons)
-    outputs = _lot_lines(event, "outputQuantityList", "outputEPCList", reasons)
-    return _finish(event, actor_id, mid, "transformation",
-                   {"inputs": inputs, "outputs": outputs}, reasons)
-
-
-def _lot_lines(event: dict[str, Any], quantity_key: str, epc_key: str,
-               reasons: list[Reason]) -> list[dict[str, Any]]:
-    entries = event.get(quantity_key)
-    serials = event.get(epc_key)
-    if not entries:
-        if serials:
-            reasons.append(Reason(
-                UNSUPPORTED,
-                f"{epc_key} lists serialised items (e.g. SGTINs) but {quantity_key} names no "
-                "lot class (LGTIN): foodtrace traces lots",
-                f"/{epc_key}",
-            ))
+    findings: list[str] = []
+    at = parse_time(event.get("eventTime"))
+    batch = ilmd_lot(event)
+    if cte == "transformation":
+        inputs = lot_lines(event, "inputQuantityList", "inputEPCList", None, at, containment,
+                           findings)
+        outputs = lot_lines(event, "outputQuantityList", "outputEPCList", batch, at,
+                            containment, findings)
+        lot_fields: dict[str, Any] = {"inputs": inputs, "outputs": outputs}
+        detail = f" ({'; '.join(findings)})" if findings else ""
+        if not outputs:
+            reasons.append(Reason(INCOMPLETE, "no output line names a lot: a transformation "
+                                              f"without the lots it made cannot be traced{detail}",
+                                  "/outputQuantityList"))
+        if not inputs:
+            reasons.append(Reason(INCOMPLETE, "no input line names a lot: the contract needs "
+                                              f"the lots a transformation used{detail}",
+                                  "/inputQuantityList"))
+    else:
+        if event.get("type") == "AggregationEvent":
+            # the event names the pallet's children itself
+            lots = lot_lines(event, "childQuantityList", "childEPCs", batch, at, containment,
+                             findings)
         else:
-            reasons.append(Reason(INCOMPLETE, f"no {quantity_key}: the event names no lots",
-                                  f"/{quantity_key}"))
-        return []
-    if not isinstance(entries, list):
-        reasons.append(Reason(INCOMPLETE, f"{quantity_key} must be an array", f"/{quantity_key}"))
-        return []
-    lines = []
-    for i, entry in enumerate(entries):
-        path = f"/{quantity_key}/{i}"
-        if not isinstance(entry, dict):
-            reasons.append(Reason(INCOMPLETE, "a quantity element must be an object", path))
-            continue
-        lot = parse_lot_class(entry.get("epcClass"))
-        if isinstance(lot, str):
-            code = INCOMPLETE if "epcClass" not in entry else UNSUPPORTED
-            reasons.append(Reason(code, lot, f"{path}/epcClass"))
-        quantity = entry.get("quantity")
-        if not isinstance(quantity, int | float) or isinstance(quantity, bool):
-            reasons.append(Reason(INCOMPLETE, f"quantity must be a number, got {_shown(quantity)}",
-                                  f"{path}/quantity"))
-            continue
-        uom = entry.get("uom")
-        unit = ("each", 1.0) if uom is None else UOM.get(uom) if isinstance(uom, str) else None
-        if unit is None:
-            reasons.append(Reason(
-                UNSUPPORTED,
-                f"uom {_shown(uom)} has no foodtrace quantity unit (mapped: {', '.join(UOM)})",
-                f"{path}/uom",
-            ))
-            continue
-        if isinstance(lot, LotClass):
-            lines.append({
-                "lot_code": lot.lot_code,
-                "product_code": lot.product_code,
-                "quantity": quantity if unit[1] == 1.0 else round(quantity * unit[1], 9),
-                "unit": unit[0],
-            })
-    return lines
+            lots = lot_lines(event, "quantityList", "epcList", batch, at, containment, findings)
+        lot_fields = {"lots": lots}
+        if not lots:
+            detail = "; ".join(findings) if findings else "it lists no quantityList or epcList"
+            reasons.append(Reason(INCOMPLETE if not findings else UNSUPPORTED,
+                                  f"no line of this event names a lot: {detail}",
+                                  "/quantityList"))
+    chain = _chain_event(event, actor_id, out.message_id, cte, lot_fields, reasons, findings)
+    if reasons:
+        out.reasons = reasons
+        return
+    if how:  # how an ambiguous step was read (cbv.object_event_cte)
+        findings.insert(0, how)
+    if findings:
+        chain["kdes"]["epcis_findings"] = findings
+    out.findings = findings
+    out.chain_event = chain
 
 
-def _finish(event: dict[str, Any], actor_id: str, mid: uuid.UUID, event_type: str,
-            lot_fields: dict[str, Any], reasons: list[Reason]) -> dict[str, Any] | list[Reason]:
-    event_time = _event_time(event, reasons)
-    location = _id_of(event.get("bizLocation")) or _id_of(event.get("readPoint"))
+def _chain_event(event: dict[str, Any], actor_id: str, mid: uuid.UUID, cte: str,
+                 lot_fields: dict[str, Any], reasons: list[Reason],
+                 findings: list[str]) -> dict[str, Any]:
+    event_time = _event_time(event, reasons, findings)
+    location = gs1_ids.location_id(_id_of(event.get("bizLocation"))) or gs1_ids.location_id(
+        _id_of(event.get("readPoint")))
     if location is None:
         reasons.append(Reason(INCOMPLETE, "no bizLocation.id or readPoint.id: the event needs "
                                           "its location", "/bizLocation"))
@@ -398,60 +351,112 @@ def _finish(event: dict[str, Any], actor_id: str, mid: uuid.UUID, event_type: st
         "schema": CHAIN_SCHEMA,
         "message_id": str(mid),
         "actor_id": actor_id,
-        "event_type": event_type,
+        "event_type": cte,
         "event_time": event_time,
         "location_id": location,
         **lot_fields,
     }
-    if event_type == "shipping":
-        chain["destination_location_id"] = _party(event, "destinationList", "destination")
-        if chain["destination_location_id"] is None:
-            reasons.append(Reason(INCOMPLETE, "a shipping event needs destinationList (the next "
-                                              "recipient, 21 CFR 1.1340(a)(4))", "/destinationList"))
-    elif event_type == "receiving":
-        chain["source_location_id"] = _party(event, "sourceList", "source")
-        if chain["source_location_id"] is None:
-            reasons.append(Reason(INCOMPLETE, "a receiving event needs sourceList (the previous "
-                                              "source, 21 CFR 1.1345(a)(4))", "/sourceList"))
-    else:
-        for key, list_key, item_key in (("destination_location_id", "destinationList", "destination"),
-                                        ("source_location_id", "sourceList", "source")):
-            party = _party(event, list_key, item_key)
-            if party is not None:
-                chain[key] = party
-    if event_type in TLC_ASSIGNING and location is not None:
+    kdes: dict[str, Any] = {}
+    for key, list_key, item_key in (("destination_location_id", "destinationList", "destination"),
+                                    ("source_location_id", "sourceList", "source")):
+        place, parties = _places_and_parties(event, list_key, item_key)
+        if place is not None:
+            chain[key] = place
+        if parties:
+            kdes[f"{item_key}_parties"] = parties
+    _require_counterpart(cte, chain, kdes, findings)
+    if cte in TLC_ASSIGNING and location is not None:
         chain["tlc_source_location_id"] = location
-    # No bizTransactionList: stored all the same, and validation records the missing
-    # reference document as a finding (spec 2.2), instead of the event vanishing.
     reference = _reference_document(event)
     if reference is not None:
         chain["reference_document"] = reference
-    chain["kdes"] = {"epcis_event": event}
-    return reasons if reasons else chain
+    kdes.update(ilmd_kdes(event.get("ilmd"), findings))
+    _date_from_event_time(cte, kdes, event_time)
+    kdes["epcis_event"] = event
+    chain["kdes"] = kdes
+    return chain
 
 
-def _event_time(event: dict[str, Any], reasons: list[Reason]) -> str | None:
+UNLOCATED = "urn:foodtrace:unlocated"
+_PARTY_PREFERENCE = ("possessing_party", "owning_party")
+
+
+def _require_counterpart(cte: str, chain: dict[str, Any], kdes: dict[str, Any],
+                         findings: list[str]) -> None:
+    """A shipment says where it went, a receipt where it came from (spec 2.2). When
+    the event gives no place, the counterpart is recorded as an explicit unknown
+    place (`urn:foodtrace:unlocated`, of the party it names, if any) with a finding:
+    the lot stays in the trace and the gap shows, instead of the event vanishing."""
+    need = {"shipping": ("destination_location_id", "destination", "destinationList",
+                         "21 CFR 1.1340(a)(4)"),
+            "receiving": ("source_location_id", "source", "sourceList",
+                          "21 CFR 1.1345(a)(4)")}.get(cte)
+    if need is None or need[0] in chain:
+        return
+    key, item, list_key, cfr = need
+    parties = sorted(kdes.get(f"{item}_parties") or [],
+                     key=lambda p: _rank(p["type"], _PARTY_PREFERENCE))
+    place = UNLOCATED
+    if parties and len(UNLOCATED) + 1 + len(parties[0]["id"]) <= 128:
+        place = f"{UNLOCATED}:{parties[0]['id']}"
+    named = (f" it names only the {parties[0]['type']} {parties[0]['id']}, a business, "
+             "not a place;" if parties else "")
+    findings.append(f"{list_key} names no location:{named} the {item} is recorded as {place} "
+                    f"({cfr})")
+    chain[key] = place
+
+
+def _rank(value: str, order: tuple[str, ...]) -> int:
+    return order.index(value) if value in order else len(order)
+
+
+# --- dates --------------------------------------------------------------------------------
+
+# the KDE that is the event's own date, per CTE (GS1 US FSMA 204 guideline)
+_EVENT_DATE_KDE = {"harvesting": "harvest_date", "cooling": "cooling_date",
+                   "initial_packing": "pack_date", "first_receiving": "landing_date"}
+
+
+def _date_from_event_time(cte: str, kdes: dict[str, Any], event_time: str | None) -> None:
+    kde = _EVENT_DATE_KDE.get(cte)
+    if kde is not None and event_time and kde not in kdes:
+        kdes[kde] = event_time[:10]
+
+
+# --- time, places, documents ---------------------------------------------------------------
+
+
+def _event_time(event: dict[str, Any], reasons: list[Reason],
+                findings: list[str]) -> str | None:
     raw = event.get("eventTime")
     if not isinstance(raw, str):
         reasons.append(Reason(INCOMPLETE, "no eventTime", "/eventTime"))
         return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
+    offset = event.get("eventTimeZoneOffset")
+    tz = _offset(offset) if offset is not None else None
+    if offset is not None and tz is None:
+        reasons.append(Reason(INCOMPLETE, f"eventTimeZoneOffset {_shown(offset)} is not "
+                                          "+hh:mm or -hh:mm", "/eventTimeZoneOffset"))
+        return None
+    moment = parse_time(raw)
+    if moment is None and tz is not None:
+        local = _parse_local_time(raw)
+        if local is not None:  # some repositories drop the offset from eventTime
+            findings.append(f"eventTime {raw} has no offset: read in eventTimeZoneOffset {offset}")
+            moment = local.replace(tzinfo=tz)
+    if moment is None:
         reasons.append(Reason(INCOMPLETE, f"eventTime {_shown(raw)} is not a timestamp with an "
                                           "offset", "/eventTime"))
         return None
-    offset = event.get("eventTimeZoneOffset")
-    if offset is not None:
-        tz = _offset(offset)
-        if tz is None:
-            reasons.append(Reason(INCOMPLETE, f"eventTimeZoneOffset {_shown(offset)} is not "
-                                              "+hh:mm or -hh:mm", "/eventTimeZoneOffset"))
-            return None
-        moment = moment.astimezone(tz)
-    return moment.isoformat()
+    return (moment.astimezone(tz) if tz is not None else moment).isoformat()
+
+
+def _parse_local_time(raw: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is None and "T" in raw else None
 
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
@@ -470,34 +475,32 @@ def _id_of(value: object) -> str | None:
     return ident if isinstance(ident, str) and ident else None
 
 
-def _party(event: dict[str, Any], list_key: str, item_key: str) -> str | None:
-    entries = event.get(list_key)
-    if not isinstance(entries, list):
-        return None
-    by_type: dict[str, str] = {}
-    for entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get(item_key), str) and entry[item_key]:
-            kind = cbv_term(entry.get("type"), "sdt") or ""
-            by_type.setdefault(kind, entry[item_key])
-    for kind in PARTY_PREFERENCE:
-        if kind in by_type:
-            return by_type[kind]
-    return next(iter(by_type.values()), None)
+def _places_and_parties(event: dict[str, Any], list_key: str,
+                        item_key: str) -> tuple[str | None, list[dict[str, str]]]:
+    """The first `location` entry of a source/destination list, and the parties."""
+    place: str | None = None
+    parties: list[dict[str, str]] = []
+    for entry in as_list(event.get(list_key)):
+        if not isinstance(entry, dict) or not isinstance(entry.get(item_key), str):
+            continue
+        kind = cbv.term(entry.get("type"), "sdt")
+        if kind == "location":
+            place = place or gs1_ids.location_id(entry[item_key])
+        elif entry[item_key].strip():
+            parties.append({"type": kind or str(entry.get("type")), "id": entry[item_key]})
+    return place, parties
 
 
 def _reference_document(event: dict[str, Any]) -> dict[str, str] | None:
-    entries = event.get("bizTransactionList")
-    if not isinstance(entries, list):
-        return None
     found: list[tuple[int, dict[str, str]]] = []
-    for entry in entries:
+    for entry in as_list(event.get("bizTransactionList")):
         if not isinstance(entry, dict):
             continue
         number = entry.get("bizTransaction")
         if not isinstance(number, str) or not number:
             continue
         raw_type = entry.get("type")
-        term = cbv_term(raw_type, "btt")
+        term = cbv.term(raw_type, "btt")
         if term in BIZ_TRANSACTION_PREFERENCE:
             rank, doc_type = BIZ_TRANSACTION_PREFERENCE.index(term), term.upper()
         else:
@@ -507,4 +510,3 @@ def _reference_document(event: dict[str, Any]) -> dict[str, str] | None:
     if not found:
         return None
     return min(found, key=lambda f: f[0])[1]
-

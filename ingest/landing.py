@@ -67,7 +67,7 @@ _STAGING_DDL = (
     """CREATE TEMP TABLE IF NOT EXISTS ft_stage_documents (
            ord integer NOT NULL, document_id uuid NOT NULL, actor_id text NOT NULL,
            topic text NOT NULL, received_at timestamptz NOT NULL, raw bytea NOT NULL,
-           document jsonb NOT NULL
+           document jsonb NOT NULL, not_used jsonb NOT NULL
        ) ON COMMIT DELETE ROWS""",
     """CREATE TEMP TABLE IF NOT EXISTS ft_stage_quarantine (
            ord integer NOT NULL, dedup_key bytea NOT NULL, topic text, sender_id text,
@@ -98,8 +98,10 @@ def prepare_connection(conn: psycopg.Connection) -> None:
 # so untargeted DO NOTHING means the same thing.
 
 _INSERT_DOCUMENTS = """
-INSERT INTO landing.epcis_documents (document_id, actor_id, topic, received_at, raw, document)
-SELECT DISTINCT ON (document_id) document_id, actor_id, topic, received_at, raw, document
+INSERT INTO landing.epcis_documents (document_id, actor_id, topic, received_at, raw, document,
+                                     not_used)
+SELECT DISTINCT ON (document_id) document_id, actor_id, topic, received_at, raw, document,
+       not_used
 FROM ft_stage_documents ORDER BY document_id, ord
 ON CONFLICT DO NOTHING"""
 
@@ -230,8 +232,8 @@ def write_batch(
 
 
 _COPY_DOCUMENTS = (
-    "COPY ft_stage_documents (ord, document_id, actor_id, topic, received_at, raw, document)"
-    " FROM STDIN"
+    "COPY ft_stage_documents (ord, document_id, actor_id, topic, received_at, raw, document,"
+    " not_used) FROM STDIN"
 )
 _COPY_ELEMENTS = (
     "COPY ft_stage_elements (ord, kind, message_id, sender_id, natural_key, topic,"
@@ -276,6 +278,7 @@ class _Staged:
                         item.received_at,
                         doc.raw,
                         _json(doc.document),
+                        _json(doc.not_used),
                     )
                 )
             for acc in item.result.accepted:

@@ -76,6 +76,8 @@ class EpcisDocument:
     actor_id: str
     raw: bytes
     document: dict[str, Any]
+    # events that are no Critical Tracking Event: {index, event_id, message_id, reason}
+    not_used: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

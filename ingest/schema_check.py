@@ -374,6 +374,18 @@ def shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def instant(value: object) -> datetime | None:
+    """The moment an RFC 3339 timestamp with an offset names; None for anything else
+    (no offset, not a string, or longer than any timestamp)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def pointer(parts: Iterable[object]) -> str:
     """A JSON Pointer (RFC 6901) to the offending field; "" is the whole message."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)

@@ -14,6 +14,7 @@ from foodtrace.config import ConfigError
 SUBCOMMANDS = [
     "db",
     "ingest",
+    "serve",
     "publish",
     "simulate",
     "pipeline",

@@ -448,6 +448,18 @@ CHAIN_RULES: tuple[Rule, ...] = (
         severity="info",
         resolves_by="reference_arrived",
     ),
+    Rule(
+        # What the EPCIS mapping could not read (a line without a lot, a unit
+        # foodtrace has no counterpart for, a pallet whose contents are not known):
+        # the event is traced with the lines it has, and the gap is shown.
+        "epcis.mapping",
+        CHAIN_EVENTS,
+        "ExpectColumnValuesToBeNull",
+        {"column": "epcis_mapping_note"},
+        "EPCIS event mapped in part: {epcis_mapping_note}",
+        on_failure="finding",
+        code="epcis_mapping",
+    ),
 )
 
 LAB_RULES: tuple[Rule, ...] = (

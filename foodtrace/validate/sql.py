@@ -308,7 +308,11 @@ SELECT e.message_id::text AS message_id,
        up.product_code AS unknown_product,
        um.lot_code AS unmatched_lot,
        er.lot_code AS early_receipt_lot,
-       er.shipped_at AS matched_shipped_at
+       er.shipped_at AS matched_shipped_at,
+       CASE WHEN jsonb_typeof(e.kdes->'epcis_findings') = 'array'
+                 AND jsonb_array_length(e.kdes->'epcis_findings') > 0
+            THEN (SELECT string_agg(f, '; ') FROM jsonb_array_elements_text(
+                      e.kdes->'epcis_findings') f) END AS epcis_mapping_note
 FROM ft_ce e
 LEFT JOIN stats s ON s.message_id = e.message_id
 LEFT JOIN first_category fc ON fc.message_id = e.message_id

@@ -129,6 +129,16 @@ def _chain_cases() -> list[Case]:
             "shipping event lists inputs/outputs",
         ),
         Case(
+            "epcis.mapping",
+            "chain_event",
+            with_(B.shipping(_fresh("epcis"), B.farm, B.market, 5, 1),
+                  kdes={"epcis_findings": ["quantityList[1]: urn:epc:idpat:sgtin:4012345.012345.* "
+                                           "names a product class without a lot (batch): not "
+                                           "traced"]}),
+            "promoted",
+            "EPCIS event mapped in part: quantityList[1]: urn:epc:idpat:sgtin:4012345.012345.*",
+        ),
+        Case(
             "timestamp.event_time_not_future",
             "chain_event",
             with_(B.shipping(_fresh("fut"), B.farm, B.market, 5, 1), event_time=FUTURE),

@@ -1,4 +1,5 @@
-"""EPCIS 2.0 documents at the edge: GS1's own examples and the FSMA 204 mapping."""
+"""EPCIS 2.0 documents at the edge: GS1's own examples and the FSMA 204 mapping, event
+by event (test_epcis_corpus.py runs the whole public corpus)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,7 @@ from typing import Any
 
 import pytest
 from edge_samples import ACTOR, EPCIS_TOPIC, GS1_VECTORS, NOW, check, codes, encode
-from foodtrace.ingest import epcis
-from foodtrace.ingest.epcis import (
-    DOCUMENT_NAMESPACE,
-    EVENT_NAMESPACE,
-    LotClass,
-    cbv_term,
-    parse_lot_class,
-)
+from foodtrace.ingest.epcis import DOCUMENT_NAMESPACE, EVENT_NAMESPACE, UNLOCATED
 from foodtrace.ingest.schema_check import validator
 from test_epcis_fixture import EVENT_TYPES, epcis_document, epcis_events
 
@@ -34,81 +28,35 @@ def _reasons(result, index: int) -> list[tuple[str, str | None, str]]:
 
 # --- GS1's example documents --------------------------------------------------------------
 
-# file -> {event index: (codes, a phrase of the reason)}: every event of every vector
-# is either mapped (GS1_MAPPED) or rejected for a reason that says what is missing or
-# unsupported. A missing bizTransactionList is no rejection: the event maps without
-# reference_document and validation records that as a finding (spec 2.2).
-GS1_EXPECTED: dict[str, dict[int, tuple[set[str], str]]] = {
-    "Example-Type-sourceOrDestination_measurement_bizTransaction.jsonld": {
-        0: ({"epcis_unsupported"}, "AssociationEvent has no FSMA 204"),
-    },
-    "Example_9.6.1-ObjectEvent.jsonld": {
-        # serialised SGTINs only, and the shipment names no destination / the receipt no source
-        0: ({"epcis_unsupported", "epcis_incomplete"}, "serialised items"),
-        1: ({"epcis_unsupported", "epcis_incomplete"}, "serialised items"),
-    },
-    "Example_9.6.2-ObjectEvent.jsonld": {},  # maps: see test_gs1_9_6_2_maps_without_a_reference_document
-    "Example_9.6.3-AggregationEvent.jsonld": {
-        0: ({"epcis_unsupported"}, "AggregationEvent has no FSMA 204"),
-    },
-    "Example_9.6.4-TransformationEvent.jsonld": {
-        0: ({"epcis_unsupported"}, "without a lot (batch)"),
-    },
-    "SensorDataExample1.jsonld": {
-        0: ({"epcis_unsupported"}, "sensor-only event"),
-    },
-    "SensorDataExample2.jsonld": {
-        0: ({"epcis_unsupported"}, "sensor-only event"),
-    },
-}
-# file -> indices of the events that map to a chain event
-GS1_MAPPED: dict[str, list[int]] = {"Example_9.6.2-ObjectEvent.jsonld": [0]}
 
-
-def test_every_gs1_vector_is_covered() -> None:
-    assert sorted(p.name for p in GS1_VECTORS.glob("*.jsonld")) == sorted(GS1_EXPECTED)
-    assert set(GS1_MAPPED) <= set(GS1_EXPECTED)
-    for name, mapped in GS1_MAPPED.items():
-        assert not set(mapped) & set(GS1_EXPECTED[name]), name
-
-
-@pytest.mark.parametrize("name", sorted(GS1_EXPECTED))
-def test_gs1_vector(name: str) -> None:
-    raw = _vector(name)
-    result = check(EPCIS_TOPIC, raw)
-    (doc,) = result.documents  # the document is kept whatever its events give
-    assert (doc.raw, doc.actor_id, doc.document) == (raw, ACTOR, json.loads(raw))
-    assert doc.document_id == epcis.document_id(ACTOR, raw)
-    expected = GS1_EXPECTED[name]
-    events = json.loads(raw)["epcisBody"]["eventList"]
-    mapped = GS1_MAPPED.get(name, [])
-    assert [a.element_index for a in result.accepted] == mapped
-    assert sorted(mapped + sorted(expected)) == list(range(len(events)))
-    for acc in result.accepted:
-        assert validator("chain_event").is_valid(acc.payload)
-        assert acc.payload["kdes"] == {"epcis_event": events[acc.element_index]}
-        assert acc.document_id == doc.document_id
-    assert sorted(r.element_index for r in result.rejected) == sorted(expected)
-    for rej in result.rejected:
-        want_codes, phrase = expected[rej.element_index]
-        assert {r.code for r in rej.reasons} == want_codes
-        assert any(phrase in r.message for r in rej.reasons), rej.reasons
-        assert all(r.path and r.path.startswith("/") for r in rej.reasons)
-        event = events[rej.element_index]
-        assert json.loads(rej.raw) == event
-        assert rej.message_id == uuid.uuid5(EVENT_NAMESPACE, f"{ACTOR}\n{event['eventID']}")
-
-
-def test_gs1_9_6_1_names_every_missing_kde() -> None:
+def test_gs1_9_6_1_serials_without_a_lot_are_refused_with_each_line_named() -> None:
     result = check(EPCIS_TOPIC, _vector("Example_9.6.1-ObjectEvent.jsonld"))
-    assert {p for _, p, _ in _reasons(result, 0)} == {"/epcList", "/destinationList"}
-    assert {p for _, p, _ in _reasons(result, 1)} == {"/epcList", "/sourceList"}
+    for index, serial in ((0, "2017"), (1, "2018")):
+        ((code, path, message),) = _reasons(result, index)
+        assert (code, path) == ("epcis_unsupported", "/quantityList")
+        assert f"urn:epc:id:sgtin:0614141.107346.{serial} is a serialised item without a lot" in message
 
 
 def test_gs1_9_6_4_names_the_pattern_input_and_the_serial_outputs() -> None:
     result = check(EPCIS_TOPIC, _vector("Example_9.6.4-TransformationEvent.jsonld"))
-    paths = {p for _, p, _ in _reasons(result, 0)}
-    assert paths == {"/inputQuantityList/2/epcClass", "/outputEPCList"}  # no bizTransactionList
+    ((code, path, message),) = _reasons(result, 0)
+    assert (code, path) == ("epcis_incomplete", "/outputQuantityList")
+    assert "inputQuantityList[2]: urn:epc:idpat:sgtin:4012345.066666.* names a product" in message
+    assert "outputEPCList[0]: urn:epc:id:sgtin:4012345.077889.25 is a serialised item" in message
+
+
+def test_gs1_9_6_3_receiving_a_pallet_receives_its_lots() -> None:
+    result = check(EPCIS_TOPIC, _vector("Example_9.6.3-AggregationEvent.jsonld"))
+    (acc,) = result.accepted
+    chain = acc.payload
+    assert chain["event_type"] == "receiving"
+    assert chain["lots"] == [{"lot_code": "(01)04012345123456(10)998877",
+                              "product_code": "04012345123456", "quantity": 200.5, "unit": "kg"}]
+    # the pattern and the serials of the pallet are findings; so is the missing source
+    findings = chain["kdes"]["epcis_findings"]
+    assert any("urn:epc:idpat:sgtin:4012345.098765.*" in f for f in findings)
+    assert chain["source_location_id"] == UNLOCATED
+    assert any(f.startswith("sourceList names no location") for f in findings)
 
 
 # GS1 9.6.2 as published: a receiving of 200 kg of one lot, without bizTransactionList.
@@ -121,6 +69,13 @@ GS1_9_6_2_CHAIN = {
     "lots": [{"lot_code": "(01)04012345123456(10)998877", "product_code": "04012345123456",
               "quantity": 200, "unit": "kg"}],
     "source_location_id": "urn:epc:id:sgln:4012345.00225.0",  # type location preferred
+    "destination_location_id": "urn:epc:id:sgln:0614141.00777.0",
+}
+
+
+GS1_9_6_2_PARTIES = {  # owning and possessing parties stay parties, not places
+    "source_parties": [{"type": "possessing_party", "id": "urn:epc:id:sgln:4012345.00001.0"}],
+    "destination_parties": [{"type": "owning_party", "id": "urn:epc:id:sgln:0614141.00001.0"}],
 }
 
 
@@ -134,7 +89,7 @@ def test_gs1_9_6_2_maps_without_a_reference_document() -> None:
     assert (acc.kind, acc.sender_id, acc.element_index) == ("chain_event", ACTOR, 0)
     assert acc.message_id == uuid.uuid5(EVENT_NAMESPACE, f"{ACTOR}\n{event['eventID']}")
     chain = dict(acc.payload)
-    assert chain.pop("kdes") == {"epcis_event": event}
+    assert chain.pop("kdes") == {"epcis_event": event, **GS1_9_6_2_PARTIES}
     # no reference_document key at all (not a null): validation reports it as a finding
     assert chain == {**GS1_9_6_2_CHAIN, "message_id": str(acc.message_id)}
     assert validator("chain_event").is_valid(acc.payload)
@@ -149,7 +104,7 @@ def test_gs1_9_6_2_names_its_reference_document_once_it_has_one() -> None:
     assert not result.rejected
     (acc,) = result.accepted
     chain = dict(acc.payload)
-    assert chain.pop("kdes") == {"epcis_event": event}
+    assert chain.pop("kdes") == {"epcis_event": event, **GS1_9_6_2_PARTIES}
     assert chain == {
         **GS1_9_6_2_CHAIN,
         "message_id": str(acc.message_id),
@@ -233,21 +188,41 @@ def test_ids_are_stable_across_redelivery_and_scoped_by_actor() -> None:
 
 
 def test_a_bad_event_does_not_sink_the_document() -> None:
-    aggregation = json.loads(_vector("Example_9.6.3-AggregationEvent.jsonld"))
+    association = json.loads(_vector(
+        "Example-Type-sourceOrDestination_measurement_bizTransaction.jsonld"))
     events = epcis_events()[:2]
-    events.insert(1, aggregation["epcisBody"]["eventList"][0])
+    events.insert(1, association["epcisBody"]["eventList"][0])
     events.append("not an event")
     result = check(EPCIS_TOPIC, epcis_document(events))
-    assert len(result.documents) == 1
+    (doc,) = result.documents
     assert [a.element_index for a in result.accepted] == [0, 2]
-    assert [r.element_index for r in result.rejected] == [1, 3]
-    assert codes(result) == [{"epcis_unsupported"}, {"epcis_incomplete"}]
-    assert result.rejected[1].raw == b'"not an event"'
+    # no CTE: kept with the document, not reported as a rejection
+    assert [(e["index"], e["reason"][:20]) for e in doc.not_used] == [(1, "an AssociationEvent ")]
+    assert [r.element_index for r in result.rejected] == [3]
+    assert codes(result) == [{"epcis_incomplete"}]
+    assert result.rejected[0].raw == b'"not an event"'
+
+
+def test_an_epcis_query_document_with_a_byte_order_mark_is_read() -> None:
+    """What an EPCIS repository answers a query with, as OpenTraceability writes it."""
+    query = {"@context": epcis_document()["@context"], "type": "EPCISQueryDocument",
+             "schemaVersion": "2.0", "creationDate": "2026-11-21T00:00:00Z",
+             "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
+                                            "resultsBody": {"eventList": epcis_events()}}}}
+    raw = b"\xef\xbb\xbf" + encode(query)
+    result = check(EPCIS_TOPIC, raw)
+    assert not result.rejected
+    assert [a.payload["event_type"] for a in result.accepted] == EVENT_TYPES
+    assert result.documents[0].raw == raw  # kept byte for byte, BOM included
+    # a byte order mark stays refused on foodtrace's own JSON topics
+    chain = b"\xef\xbb\xbf" + encode(result.accepted[0].payload)
+    assert codes(check(f"foodtrace/v1/chain/{ACTOR}/events", chain)) == [{"not_json"}]
 
 
 @pytest.mark.parametrize(
     "body",
     [[], {"type": "EPCISQueryDocument", "epcisBody": {"eventList": []}},
+     {"type": "EPCISQueryDocument", "epcisBody": {"queryResults": {"resultsBody": {}}}},
      {"type": "EPCISDocument"}, {"type": "EPCISDocument", "epcisBody": {"eventList": {}}}, "x"],
 )
 def test_a_body_that_is_no_epcis_document_is_refused_whole(body: Any) -> None:
@@ -291,28 +266,43 @@ def _event(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
+    ("changes", "phrase"),
+    [
+        ({"bizStep": "inspecting"}, "bizStep inspecting is no FSMA 204"),
+        ({"bizStep": None}, "without a CBV or GDST bizStep"),
+        ({"bizStep": "https://example.com/steps/shipping"}, "is a private extension"),
+        ({"action": "DELETE"}, "action DELETE"),
+        ({"type": "TransactionEvent"}, "a TransactionEvent"),
+    ],
+)
+def test_an_event_that_is_no_cte_is_kept_as_not_used(changes: dict[str, Any], phrase: str) -> None:
+    event = _event(**changes)
+    result = _one(event)
+    assert not result.accepted and not result.rejected
+    ((entry),) = result.documents[0].not_used
+    assert phrase in entry["reason"], entry
+    assert entry["event_id"] == event["eventID"] and entry["index"] == 0
+    assert entry["message_id"] == str(uuid.uuid5(EVENT_NAMESPACE, f"{ACTOR}\n{event['eventID']}"))
+
+
+@pytest.mark.parametrize(
     ("changes", "code", "path"),
     [
-        ({"bizStep": "inspecting"}, "epcis_unsupported", "/bizStep"),
-        ({"bizStep": None}, "epcis_unsupported", "/bizStep"),
-        ({"bizStep": "https://example.com/steps/shipping"}, "epcis_unsupported", "/bizStep"),
-        ({"action": "DELETE"}, "epcis_unsupported", "/action"),
-        ({"destinationList": None}, "epcis_incomplete", "/destinationList"),
         ({"readPoint": None}, "epcis_incomplete", "/bizLocation"),
         ({"eventTime": None}, "epcis_incomplete", "/eventTime"),
-        ({"eventTime": "2026-11-20T14:00:00"}, "epcis_incomplete", "/eventTime"),
+        ({"eventTime": "2026-11-20T14:00:00", "eventTimeZoneOffset": None}, "epcis_incomplete",
+         "/eventTime"),
         ({"eventTimeZoneOffset": "+8"}, "epcis_incomplete", "/eventTimeZoneOffset"),
         ({"quantityList": None}, "epcis_incomplete", "/quantityList"),
         ({"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.P1"}]},
-         "epcis_incomplete", "/quantityList/0/quantity"),
-        ({"quantityList": [{"quantity": 5, "uom": "KGM"}]}, "epcis_incomplete",
-         "/quantityList/0/epcClass"),
+         "epcis_unsupported", "/quantityList"),
+        ({"quantityList": [{"quantity": 5, "uom": "KGM"}]}, "epcis_unsupported", "/quantityList"),
         ({"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.P1", "quantity": 5,
-                            "uom": "LTR"}]}, "epcis_unsupported", "/quantityList/0/uom"),
+                            "uom": "LTR"}]}, "epcis_unsupported", "/quantityList"),
         ({"quantityList": [{"epcClass": "urn:epc:idpat:sgtin:4012345.012345.*", "quantity": 5}]},
-         "epcis_unsupported", "/quantityList/0/epcClass"),
+         "epcis_unsupported", "/quantityList"),
         ({"quantityList": None, "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"]},
-         "epcis_unsupported", "/epcList"),
+         "epcis_unsupported", "/quantityList"),
     ],
 )
 def test_an_event_that_cannot_map_says_why(changes: dict[str, Any], code: str, path: str) -> None:
@@ -321,6 +311,96 @@ def test_an_event_that_cannot_map_says_why(changes: dict[str, Any], code: str, p
     assert not result.accepted and len(result.documents) == 1
     assert (code, path) in {(c, p) for c, p, _ in _reasons(result, 0)}, _reasons(result, 0)
     assert json.loads(result.rejected[0].raw) == event
+
+
+LOT = "urn:epc:class:lgtin:4012345.012345.P261120"
+
+
+@pytest.mark.parametrize(
+    ("changes", "finding"),
+    [
+        # one bad line among lot lines: the others still link
+        ({"quantityList": [{"epcClass": LOT, "quantity": 5, "uom": "KGM"},
+                           {"epcClass": "urn:epc:idpat:sgtin:4012345.012345.*", "quantity": 2}]},
+         "quantityList[1]: urn:epc:idpat:sgtin:4012345.012345.* names a product class"),
+        ({"quantityList": [{"epcClass": LOT, "quantity": 5, "uom": "KGM"},
+                           {"epcClass": LOT.replace("P261120", "Q1"), "uom": "KGM"}]},
+         "quantityList[1]: lot (01)04012345123456(10)Q1 has no quantity greater than 0"),
+        ({"quantityList": [{"epcClass": LOT, "quantity": 5, "uom": "KGM"},
+                           {"epcClass": LOT.replace("P261120", "Q1"), "quantity": 2, "uom": "LTR"}]},
+         "uom \"LTR\" has no foodtrace unit"),
+        ({"epcList": ["urn:epc:id:sgtin:0614141.107346.2017"]},
+         "epcList[0]: urn:epc:id:sgtin:0614141.107346.2017 is a serialised item"),
+        ({"epcList": ["urn:epc:id:sscc:0614141.1234567890"]},
+         "container urn:epc:id:sscc:0614141.1234567890: no AggregationEvent in this document"),
+        ({"eventTime": "2026-11-20T14:00:00"}, "eventTime 2026-11-20T14:00:00 has no offset"),
+        ({"destinationList": None}, "destinationList names no location: the destination is "
+                                    f"recorded as {UNLOCATED}"),
+        ({"destinationList": [{"type": "owning_party", "destination": "urn:epc:id:pgln:0614141.00001"}]},
+         "it names only the owning_party urn:epc:id:pgln:0614141.00001, a business, not a place"),
+    ],
+)
+def test_a_gap_in_an_event_is_a_finding_and_the_event_maps(changes: dict[str, Any],
+                                                          finding: str) -> None:
+    result = _one(_event(**changes))
+    assert not result.rejected, result.rejected
+    (acc,) = result.accepted
+    assert validator("chain_event").is_valid(acc.payload)
+    assert acc.payload["lots"][0]["lot_code"] == "(01)04012345123456(10)P261120"
+    findings = acc.payload["kdes"]["epcis_findings"]
+    assert any(finding in f for f in findings), findings
+
+
+def test_a_party_destination_becomes_an_explicit_unknown_place_of_that_party() -> None:
+    party = "urn:epc:id:pgln:0614141.00001"
+    event = _event(destinationList=[{"type": "owning_party", "destination": party}])
+    chain = _one(event).accepted[0].payload
+    assert chain["destination_location_id"] == f"{UNLOCATED}:{party}"
+    assert chain["kdes"]["destination_parties"] == [{"type": "owning_party", "id": party}]
+
+
+def test_shipping_a_pallet_ships_the_lots_packed_into_it_before() -> None:
+    sscc = "urn:epc:id:sscc:0614141.1234567890"
+    pack = {"type": "AggregationEvent", "eventTime": "2026-11-20T09:00:00+08:00",
+            "eventTimeZoneOffset": "+08:00", "action": "ADD", "bizStep": "packing",
+            "parentID": sscc, "childQuantityList": [
+                {"epcClass": LOT, "quantity": 30, "uom": "KGM"},
+                {"epcClass": LOT.replace("P261120", "P2"), "quantity": 20, "uom": "KGM"}],
+            "readPoint": {"id": "urn:epc:id:sgln:4012345.00002.0"}}
+    unpack_one = {**pack, "eventTime": "2026-11-20T09:30:00+08:00", "action": "DELETE",
+                  "bizStep": "unpacking",
+                  "childQuantityList": [{"epcClass": LOT.replace("P261120", "P2")}]}
+    repack_late = {**pack, "eventTime": "2026-11-20T18:00:00+08:00",
+                   "childQuantityList": [{"epcClass": LOT.replace("P261120", "P9"),
+                                          "quantity": 5, "uom": "KGM"}]}
+    ship = _event(quantityList=None, epcList=[sscc])  # shipped at 10:00
+    # in eventList order the shipment comes first: containment goes by event time
+    result = check(EPCIS_TOPIC, epcis_document([ship, repack_late, unpack_one, pack]))
+    (acc,) = result.accepted
+    assert acc.payload["lots"] == [{"lot_code": "(01)04012345123456(10)P261120",
+                                    "product_code": "04012345123456", "quantity": 30,
+                                    "unit": "kg"}]
+    assert len(result.documents[0].not_used) == 3  # the aggregations themselves
+
+
+def test_ilmd_gives_the_lot_and_the_catch_kdes() -> None:
+    landing = epcis_events()[5]
+    landing["quantityList"] = [{"epcClass": "https://id.gs1.org/01/04012345123456",
+                                "quantity": 80, "uom": "KGM"}]
+    landing["ilmd"]["cbvmda:lotNumber"] = "L-88"
+    landing["ilmd"]["cbvmda:bestBeforeDate"] = "2026-11-30"
+    chain = _one(landing).accepted[0].payload
+    assert chain["event_type"] == "first_receiving"
+    assert chain["lots"][0]["lot_code"] == "(01)04012345123456(10)L-88"
+    kdes = chain["kdes"]
+    assert kdes["harvest_date_range"] == ["2026-11-18T04:00:00+08:00", "2026-11-19T20:00:00+08:00"]
+    assert kdes["harvest_date"] == "2026-11-18"
+    assert kdes["harvest_area"] == "urn:gdst:fao:61"
+    assert kdes["vessels"] == [{"vessel_name": "Yue Dong Yu 01", "vessel_id": "440300-1234",
+                                "catch_area": "urn:gdst:fao:61"}]
+    assert kdes["best_before_date"] == "2026-11-30"
+    assert kdes["landing_date"] == "2026-11-20"  # the event's own date
+    assert "epcis_findings" not in kdes
 
 
 @pytest.mark.parametrize(
@@ -341,17 +421,22 @@ def test_an_event_without_a_usable_reference_document_maps_without_one(
     # the same chain event as with a bizTransactionList, less reference_document
     expected = {k: v for k, v in complete.items() if k not in ("reference_document", "kdes")}
     chain = dict(acc.payload)
-    assert chain.pop("kdes") == {"epcis_event": event}
+    assert chain.pop("kdes")["epcis_event"] == event
     assert chain == expected
     assert validator("chain_event").is_valid(acc.payload)
 
 
-def test_receiving_needs_an_action_and_add_is_first_receiving() -> None:
+def test_receiving_needs_an_action_and_add_is_first_receiving_of_seafood_only() -> None:
     receipt = epcis_events()[4]
     del receipt["action"]
-    assert ("epcis_incomplete", "/action") in {(c, p) for c, p, _ in _reasons(_one(receipt), 0)}
+    (entry,) = _one(receipt).documents[0].not_used
+    assert "needs action ADD or OBSERVE" in entry["reason"]
     receipt["action"] = "ADD"
-    assert _one(receipt).accepted[0].payload["event_type"] == "first_receiving"
+    chain = _one(receipt).accepted[0].payload
+    assert chain["event_type"] == "receiving"  # no catch information: not seafood
+    assert any("ADD receiving without seafood evidence" in f
+               for f in chain["kdes"]["epcis_findings"])
+    assert _one(epcis_events()[5]).accepted[0].payload["event_type"] == "first_receiving"
 
 
 def test_a_mapped_event_still_meets_the_contract() -> None:
@@ -378,46 +463,12 @@ def test_events_after_the_clock_skew_use_the_injected_now() -> None:
     assert _one(soon).accepted
 
 
-# --- vocabulary and identifiers -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "word"),
-    [
-        ("shipping", "shipping"),
-        ("urn:epcglobal:cbv:bizstep:shipping", "shipping"),
-        ("https://ref.gs1.org/cbv/BizStep-shipping", "shipping"),
-        ("https://gs1.org/voc/BizStep-retail_selling", "retail_selling"),
-        ("http://ref.gs1.org/cbv/BizStep-storing", "storing"),
-        ("https://example.com/bizstep/shipping", None),
-        ("urn:epcglobal:cbv:bizstep:", None),
-        ("", None),
-        (None, None),
-        (7, None),
-    ],
-)
-def test_biz_steps_are_normalised(value: object, word: str | None) -> None:
-    assert cbv_term(value, "bizstep") == word
-
-
-def test_lot_classes() -> None:
-    urn = parse_lot_class("urn:epc:class:lgtin:4012345.012345.998877")
-    link = parse_lot_class("https://id.gs1.org/01/04012345123456/10/998877")
-    custom_domain = parse_lot_class("https://brand.example.com/01/4012345123456/10/998877?x=1")
-    assert urn == link == custom_domain == LotClass("04012345123456", "(01)04012345123456(10)998877")
-    assert parse_lot_class("urn:epc:class:lgtin:4012345.012345.A%2FB%25").lot_code.endswith("(10)A/B%")
-    # the company prefix length varies; the GTIN does not
-    assert parse_lot_class("urn:epc:class:lgtin:0614141.012345.1") == parse_lot_class(
-        "urn:epc:class:lgtin:061414112345.0.1"
-    ) == LotClass("00614141123452", "(01)00614141123452(10)1")
-    for bad, phrase in [
-        ("urn:epc:class:lgtin:4012345.12345.998877", "well-formed"),  # 12 digits
-        ("urn:epc:class:lgtin:0614141.0123456.1", "well-formed"),  # 14 digits
-        ("https://id.gs1.org/01/04012345123457/10/998877", "check digit"),
-        ("https://id.gs1.org/01/04012345123456", "without a lot"),
-        ("https://example.com/products/lettuce", "without a GS1 Digital Link GTIN"),
-        ("urn:epc:id:sgtin:0614141.107346.2017", "is not an LGTIN"),
-        (None, "missing"),
-    ]:
-        reason = parse_lot_class(bad)
-        assert isinstance(reason, str) and phrase in reason, (bad, reason)
+def test_a_sensor_report_of_a_residue_says_why_it_is_no_lab_result() -> None:
+    report = {"type": "gs1:MX", "chemicalSubstance": "https://identifiers.org/inchikey:SBPBAQFWLVIOKP-UHFFFAOYSA-N",
+              "value": 0.3, "uom": "M1"}  # chlorpyrifos, mg/kg
+    event = _event(bizStep="inspecting", sensorElementList=[{"sensorReport": [report]}])
+    result = _one(event)
+    assert not result.accepted and not result.rejected
+    (entry,) = result.documents[0].not_used
+    assert "it measures chemicalSubstance https://identifiers.org/inchikey:SBPBAQFWLVIOKP" in entry["reason"]
+    assert "foodtrace/v1/labs/{lab_id}/results" in entry["reason"]

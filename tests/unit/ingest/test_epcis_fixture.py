@@ -112,6 +112,14 @@ _EVENTS: list[tuple[str, dict[str, Any]]] = [
         "bizLocation": {"id": DISTRIBUTOR},
         "quantityList": [{"epcClass": LANDED_LOT, "quantity": 0.5, "uom": "TNE"}],
         "bizTransactionList": [{"type": "inv", "bizTransaction": "INV-2026-0042"}],
+        # catch information: ADD receiving of seafood is first land-based receiving
+        "ilmd": {
+            "cbvmda:harvestStartDate": "2026-11-18T04:00:00+08:00",
+            "cbvmda:harvestEndDate": "2026-11-19T20:00:00+08:00",
+            "cbvmda:vesselCatchInformationList": {"cbvmda:vesselCatchInformation": [
+                {"cbvmda:vesselName": "Yue Dong Yu 01", "cbvmda:vesselID": "440300-1234",
+                 "cbvmda:catchArea": "urn:gdst:fao:61"}]},
+        },
     }),
     ("transformation", {
         "eventID": "ni:///sha-256;7777777777777777777777777777777777777777777777777777777777777777?ver=CBV2.0",

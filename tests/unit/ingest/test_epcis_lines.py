@@ -1,0 +1,75 @@
+"""Lot lines of one EPCIS event (ingest/epcis_lines.py): line by line, pallets by time."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from foodtrace.ingest.epcis_lines import MAX_NESTING, Containment, lot_lines
+from foodtrace.ingest.schema_check import instant as parse_time
+
+LOT = "urn:epc:class:lgtin:4012345.012345.A1"
+LOT_CODE = "(01)04012345123456(10)A1"
+SSCC = "urn:epc:id:sscc:0614141.1234567890"
+
+
+def _agg(at: str, action: str, parent: str = SSCC, children: list[str] | None = None,
+         quantities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "AggregationEvent", "eventTime": at, "action": action, "parentID": parent,
+            "childEPCs": children or [], "childQuantityList": quantities or []}
+
+
+def _at(text: str) -> datetime:
+    moment = parse_time(text)
+    assert moment is not None
+    return moment
+
+
+def test_lines_of_one_lot_add_up_and_bad_lines_are_findings() -> None:
+    findings: list[str] = []
+    event = {"quantityList": [{"epcClass": LOT, "quantity": 2, "uom": "KGM"},
+                              {"epcClass": LOT, "quantity": 500, "uom": "GRM"},
+                              {"epcClass": "urn:epc:idpat:sgtin:4012345.012345.*", "quantity": 1},
+                              "junk"],
+             "epcList": ["https://id.gs1.org/01/04012345123456/10/A1/21/7",
+                         "https://id.gs1.org/01/04012345123456/10/A1/21/8"]}
+    lines = lot_lines(event, "quantityList", "epcList", None, None, Containment([]), findings)
+    assert lines == [
+        {"lot_code": LOT_CODE, "product_code": "04012345123456", "quantity": 2.5, "unit": "kg"},
+        {"lot_code": LOT_CODE, "product_code": "04012345123456", "quantity": 2, "unit": "each"},
+    ]
+    assert [f.split(":")[0].split(" ")[0] for f in findings] == ["quantityList[2]",
+                                                                 "quantityList[3]"]
+
+
+def test_a_pallet_holds_what_was_put_in_and_not_yet_taken_out() -> None:
+    other = "urn:epc:class:lgtin:4012345.012345.B2"
+    containment = Containment([
+        _agg("2026-11-20T10:00:00+08:00", "DELETE"),  # later: empties the pallet
+        _agg("2026-11-20T08:00:00+08:00", "ADD", quantities=[
+            {"epcClass": LOT, "quantity": 3, "uom": "KGM"},
+            {"epcClass": other, "quantity": 4, "uom": "KGM"}]),
+        _agg("2026-11-20T09:00:00+08:00", "DELETE", quantities=[{"epcClass": other}]),
+    ])
+    assert containment.contents("urn:epc:id:sscc:0614141.0000000000", None) is None
+    assert containment.contents(SSCC, _at("2026-11-20T07:00:00+08:00")) == ([], [])
+    _epcs, quantities = containment.contents(SSCC, _at("2026-11-20T08:30:00+08:00"))
+    assert [q["epcClass"] for q in quantities] == [LOT, other]
+    _epcs, quantities = containment.contents(SSCC, _at("2026-11-20T09:30:00+08:00"))
+    assert [q["epcClass"] for q in quantities] == [LOT]
+    assert containment.contents(SSCC, _at("2026-11-20T11:00:00+08:00")) == ([], [])
+
+
+def test_pallets_in_pallets_are_followed_to_a_depth() -> None:
+    parents = [f"urn:epc:id:sscc:0614141.{i:010d}" for i in range(MAX_NESTING + 2)]
+    events = [_agg("2026-11-20T08:00:00+08:00", "ADD", parent=p, children=[c])
+              for p, c in itertools.pairwise(parents)]
+    events.append(_agg("2026-11-20T08:00:00+08:00", "ADD", parent=parents[2],
+                       quantities=[{"epcClass": LOT, "quantity": 1, "uom": "KGM"}]))
+    at = "2026-11-20T09:00:00+08:00"
+    findings: list[str] = []
+    ship = {"epcList": [parents[0]], "eventTime": at}
+    lines = lot_lines(ship, "quantityList", "epcList", None, _at(at), Containment(events), findings)
+    assert [(line["lot_code"], line["quantity"]) for line in lines] == [(LOT_CODE, 1)]
+    assert any(f"nested more than {MAX_NESTING} deep" in f for f in findings)
