@@ -237,10 +237,19 @@ class ConsumerProcess:
         self.wait_log("subscribed:", timeout)
         return self
 
-    def finish(self, timeout: float = 15.0) -> tuple[int, dict[str, Any] | None]:
+    def finish(self, timeout: float = 30.0) -> tuple[int, dict[str, Any] | None]:
         """Wait for exit; return (exit code, parsed --json summary or None)."""
         # stderr belongs to the reader thread; stdout is only the short --json summary.
-        self.proc.wait(timeout)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            self._reader.join(5)
+            raise AssertionError(
+                f"consumer did not exit within {timeout:g}s\n--- consumer stderr ---\n"
+                f"{self.stderr}"
+            ) from None
         assert self.proc.stdout is not None
         out = self.proc.stdout.read()
         self._reader.join(5)
