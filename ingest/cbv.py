@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_CBV_NAMES = {"bizstep": "BizStep", "btt": "BTT", "sdt": "SDT", "disp": "Disp"}
+_CBV_NAMES = {"bizstep": "BizStep", "btt": "BTT", "sdt": "SDT", "disp": "Disp", "er": "ER"}
 
 
 def _prefixes(urn_name: str, uri_name: str) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 An actor publishes an `EPCISDocument` (or the `EPCISQueryDocument` its own
 repository answers with) on foodtrace/v1/epcis/{actor_id}. Each event of the
-eventList ends in exactly one of three places:
+eventList ends in exactly one of four places:
 
 - **mapped**: a chain event (spec 2.2) that reaches the lot graph. What the
   mapping could not read on the way (a line without a lot, a unit foodtrace has
@@ -13,6 +13,11 @@ eventList ends in exactly one of three places:
   inspecting, hatching, transactions, pallet aggregation, ...). It is kept with
   its document (`landing.epcis_documents.not_used`, with the reason) and is not
   reported to the sender as a rejection: nothing was wrong with it.
+- **a retraction**: an event carrying `errorDeclaration` (EPCIS 2.0 7.4.1.4)
+  declares the event it repeats wrong (`MappedEvent.declaration`). It lands in
+  landing.epcis_declarations; validation records it in core.retractions and
+  linking takes the declared event out of the lot graph (or never links it, when
+  it arrives later). The event itself stays stored, marked by the retraction.
 - **rejected**: a CTE that cannot be placed in the graph at all (no lot line
   remains, no location or time, a transformation without input or output lots);
   it goes to quarantine with a reason that points into the event.
@@ -71,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from foodtrace.ingest import cbv, epcis_hash, gs1_ids
+from foodtrace.ingest import cbv, epcis_hash, epcis_sensor, gs1_ids
 from foodtrace.ingest.epcis_ilmd import ilmd_kdes, ilmd_lot
 from foodtrace.ingest.epcis_lines import Containment, as_list, lot_lines
 from foodtrace.ingest.gs1_ids import Identifier
@@ -175,6 +180,8 @@ class MappedEvent:
     reasons: list[Reason] = field(default_factory=list)  # why it was rejected
     not_used: str | None = None  # why it is no CTE (kept with the document)
     findings: list[str] = field(default_factory=list)  # gaps of a mapped event
+    lab_results: list[dict[str, Any]] = field(default_factory=list)  # epcis_sensor.py
+    declaration: dict[str, Any] | None = None  # an errorDeclaration (see _map_declaration)
 
 
 # --- the document ------------------------------------------------------------------------
@@ -190,9 +197,12 @@ def map_document(document: dict[str, Any], actor_id: str) -> list[MappedEvent]:
     mapped = []
     for index, event in enumerate(events):
         out = MappedEvent(index, event_message_id(actor_id, event, context), event)
-        _map_into(out, event, actor_id, containment, caught)
-        if out.not_used is not None and isinstance(event, dict):
-            out.not_used += _measurement_note(event)
+        if isinstance(event, dict) and isinstance(event.get("errorDeclaration"), dict):
+            _map_declaration(out, event, actor_id, context)
+        else:
+            _map_into(out, event, actor_id, containment, caught)
+        if isinstance(event, dict):
+            _read_sensors(out, event, actor_id, context, containment)
         mapped.append(out)
     return mapped
 
@@ -213,11 +223,6 @@ def _map_into(out: MappedEvent, event: Any, actor_id: str, containment: Containm
     if not isinstance(event, dict):
         out.reasons = [Reason(INCOMPLETE, f"an EPCIS event must be an object, got "
                                           f"{_shown(event)}", "")]
-        return
-    if isinstance(event.get("errorDeclaration"), dict):
-        declared = event.get("eventID") or "(no eventID)"
-        out.not_used = (f"an errorDeclaration for event {declared}: corrections are not applied "
-                        "to the trace yet; the event it declares wrong stays as captured")
         return
     kind = event.get("type")
     step = cbv.term(event.get("bizStep"), "bizstep")
@@ -253,19 +258,52 @@ def _map_into(out: MappedEvent, event: Any, actor_id: str, containment: Containm
     _map_cte(out, event, actor_id, cte, containment, note if doubtful else None)
 
 
-def _measurement_note(event: dict[str, Any]) -> str:
-    """What a sensor report measured that a lab result would carry (spec 2.1)."""
-    measured = sorted({
-        f"{key} {report[key]}"
-        for element in as_list(event.get("sensorElementList")) if isinstance(element, dict)
-        for report in as_list(element.get("sensorReport")) if isinstance(report, dict)
-        for key in ("chemicalSubstance", "microorganism") if isinstance(report.get(key), str)
-    })
-    if not measured:
-        return ""
-    return (f"; it measures {', '.join(measured)}: EPCIS sensor reports are not read as lab "
-            "results (they name no lab, sample, method or test kind); a lab publishes its "
-            "result on foodtrace/v1/labs/{lab_id}/results")
+def _map_declaration(out: MappedEvent, event: dict[str, Any], actor_id: str,
+                     context: Any) -> None:
+    """An event carrying `errorDeclaration` (EPCIS 2.0 7.4.1.4): the sender declares
+    the event it repeats wrong. It becomes a retraction of that event
+    (landing.epcis_declarations -> core.retractions, schemas/sql/0014). The declared
+    event's message id is the one that event has (or will have) itself: its eventID,
+    else the event hash of the repeated event without the errorDeclaration."""
+    declaration = event["errorDeclaration"]
+    raw_time = declaration.get("declarationTime")
+    declared_at = parse_time(raw_time)
+    if declared_at is None:
+        out.reasons = [Reason(INCOMPLETE, f"errorDeclaration.declarationTime {_shown(raw_time)} "
+                                          "is not a timestamp with an offset: the declaration "
+                                          "cannot be told from a later one",
+                              "/errorDeclaration/declarationTime")]
+        return
+    original = {k: v for k, v in event.items() if k != "errorDeclaration"}
+    reason = declaration.get("reason")
+    corrective = [c for c in as_list(declaration.get("correctiveEventIDs"))
+                  if isinstance(c, str) and c.strip()]
+    out.declaration = {
+        "declared_message_id": str(event_message_id(actor_id, original, context)),
+        "declared_event_id": event_key(original, context),
+        "declaration_time": declared_at.isoformat(),
+        "reason": (cbv.term(reason, "er") or reason) if isinstance(reason, str) else None,
+        "corrective_event_ids": corrective,
+        "corrective_message_ids": [str(uuid.uuid5(EVENT_NAMESPACE, f"{actor_id}\n{c}"))
+                                   for c in corrective],
+    }
+
+
+def _read_sensors(out: MappedEvent, event: dict[str, Any], actor_id: str, context: Any,
+                  containment: Containment) -> None:
+    """Chemical sensor reports as lab results; what they lack as a note (epcis_sensor.py)."""
+    reading = epcis_sensor.read_sensor_reports(event, actor_id, event_key(event, context),
+                                               containment, EVENT_NAMESPACE)
+    out.lab_results = reading.lab_results
+    notes = list(reading.notes)
+    if reading.lab_results:
+        notes.insert(0, f"its sensor reports are read as {len(reading.lab_results)} lab "
+                        "result(s)")
+    if out.not_used is not None and notes:
+        out.not_used += "; " + "; ".join(notes)
+    elif out.chain_event is not None and reading.notes:
+        out.findings.extend(reading.notes)
+        out.chain_event["kdes"]["epcis_findings"] = out.findings
 
 
 def _aggregation_note(event: dict[str, Any], step: str | None) -> str:

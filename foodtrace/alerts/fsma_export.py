@@ -30,6 +30,8 @@ from typing import Any
 
 import psycopg
 
+from foodtrace.alerts.impact import fetch_places
+from foodtrace.jsonvalues import json_number
 from foodtrace.reference import CITIES, EVENT_TYPES
 from foodtrace.trace.api import trace
 
@@ -172,7 +174,7 @@ def build_rows(
             "event_id": str(rec.message_id),
             "event_type": rec.event_type,
             "traceability_lot_code": rec.lot_code,
-            "quantity": _num(rec.quantity),
+            "quantity": json_number(rec.quantity),
             "unit_of_measure": rec.unit,
             "product_code": rec.product_code,
             "product_description": rec.product_name or "",
@@ -216,14 +218,12 @@ def build_rows(
     return sheets
 
 
-def _num(value: Decimal) -> int | float:
-    normal = value.normalize()
-    return int(normal) if normal == normal.to_integral_value() else float(normal)
-
-
 _RECORDS_SQL = """
 WITH touched AS (
-    SELECT DISTINCT message_id, event_time FROM core.event_lots WHERE lot_code = ANY(%(lots)s)
+    SELECT DISTINCT el.message_id, el.event_time FROM core.event_lots el
+    WHERE el.lot_code = ANY(%(lots)s)
+      -- an event its sender declared wrong (EPCIS errorDeclaration) is no record
+      AND NOT EXISTS (SELECT 1 FROM core.retractions r WHERE r.message_id = el.message_id)
 )
 SELECT e.message_id, e.event_time, e.event_type, e.actor_id, e.location_id,
        e.source_location_id, e.destination_location_id, e.tlc_source_location_id,
@@ -268,15 +268,7 @@ def collect(
         if recipient:
             ids.add(str(recipient))
         ids |= {str(f["value"]) for f in rec.findings if f.get("value")}
-    rows = conn.execute(
-        "SELECT location_id, name, kind, city, lat, lon FROM core.locations "
-        "WHERE location_id = ANY(%s)",
-        (sorted(ids),),
-    ).fetchall()
-    places = {
-        r[0]: {"name": r[1], "kind": r[2], "city": r[3], "lat": r[4], "lon": r[5]} for r in rows
-    }
-    return lots, records, places
+    return lots, records, fetch_places(conn, sorted(ids))
 
 
 @dataclass(frozen=True)

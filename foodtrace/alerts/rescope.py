@@ -116,6 +116,9 @@ def _rescope_one(
     if not diff:  # e.g. a new upstream lot behind the same roots: keys grow, JSON stays
         store.replace_scope(conn, alert_id, scope.lots, scope.locations, scope.products)
         return False
+    retracted = _retracted(conn, causes)
+    if retracted:  # the sender declared an event wrong: a narrower scope is right here
+        diff["retracted_events"] = retracted
     caused_by = _causes(causes)
     payload = {
         **p,
@@ -141,6 +144,19 @@ def _rescope_one(
     return True
 
 
+def _retracted(conn: psycopg.Connection, causes: Sequence[tuple[str, str]]) -> list[str]:
+    """The EPCIS eventIDs (with the declared reason) of the retractions among the causes."""
+    ids = sorted({c for kind, c in causes if kind == "retraction"})
+    if not ids:
+        return []
+    rows = conn.execute(
+        "SELECT DISTINCT declared_event_id, reason FROM core.retractions "
+        "WHERE message_id = ANY(%s::uuid[]) ORDER BY 1, 2",
+        (ids,),
+    ).fetchall()
+    return [f"{event_id} ({reason})" if reason else event_id for event_id, reason in rows] or ids
+
+
 def _causes(rows: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     seen: dict[tuple[str, str], None] = {}
     for kind, cause in rows:
@@ -155,7 +171,8 @@ def _keys(entries: Sequence[Any], key: str | None) -> set[str]:
 def scope_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """What changed between two versions' scopes (pure); {} when nothing did.
 
-    `added` / `removed` per set field; `holdings_changed`: locations whose held
+    `added` / `removed` per set field (`_rescope_one` adds `retracted_events` when
+    the sender declared an event behind the change wrong); `holdings_changed`: locations whose held
     lots or quantities changed while they stayed affected; `lot_traced` when the
     lot reached the graph.
     """
@@ -215,6 +232,12 @@ def describe(diff: Mapping[str, Any]) -> str:
         parts.append(
             "within the limit of the product's category "
             f"({diff['within_category_limit']}): review the alert"
+        )
+    if diff.get("retracted_events"):
+        events = diff["retracted_events"]
+        parts.append(
+            "the sender declared event(s) wrong (EPCIS errorDeclaration), taken out of the "
+            "trace: " + ", ".join(events[:8]) + (f" and {len(events) - 8} more" if len(events) > 8 else "")
         )
     if "lot_traced" in diff:
         parts.append("the lot is now in the lot graph" if diff["lot_traced"] else "lot untraced")

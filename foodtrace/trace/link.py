@@ -12,6 +12,12 @@ promoted_at watermark would skip; and a run costs O(new rows), where an
 anti-join against everything linked so far costs O(all rows) every time
 (measured: 14.5 s per run at 1M events, see BENCHMARKS.md).
 
+Retractions (EPCIS errorDeclaration, core.retractions, 0014): a retracted event
+is never linked, and the graph rows of one linked before its declaration arrived
+are deleted at the end of every run (the AFTER DELETE triggers queue the alerts
+that named its lots, so they are re-scoped). The event stays in core.events for
+audit; the retraction row is its mark.
+
 `link(conn, full=True)` re-queues every promoted row first: a repair after data
 was loaded with triggers disabled (e.g. a restore with session_replication_role
 = replica). It changes nothing where the graph is already complete.
@@ -55,6 +61,8 @@ class LinkStats:
     lot_locations: int = 0  # new core.lot_locations rows
     batches: int = 0
     seconds: float = 0.0
+    retracted_edges: int = 0  # core.lot_edges rows of retracted events deleted by this run
+    retracted_lot_locations: int = 0  # likewise core.lot_locations
 
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -89,6 +97,8 @@ _EVENTS_SQL = _TAKE_FROM_QUEUE + """batch AS MATERIALIZED (
         WHERE e.message_id = t.message_id AND e.event_time = t.event_time
         LIMIT 1  -- the key is unique; LIMIT keeps this an index lookup per key
     ) e
+    -- an event its sender declared wrong (EPCIS errorDeclaration) is never linked
+    WHERE NOT EXISTS (SELECT 1 FROM core.retractions r WHERE r.message_id = t.message_id)
 ),
 rules (event_type, lot_role, role, place, counterparty) AS (
     SELECT * FROM unnest(%(r_event)s::text[], %(r_lot_role)s::text[], %(r_role)s::text[],
@@ -183,6 +193,42 @@ SELECT (SELECT count(*) FROM taken),
        (SELECT max(queue_no) FROM taken)
 """
 
+# Retractions (EPCIS errorDeclaration, 0014): the declared events' graph rows go.
+# Every retraction is applied on every run (index lookups per retracted lot:
+# declarations are few), so a row linked by a batch that raced the declaration's
+# promotion goes on the next run. The AFTER DELETE triggers queue the alerts whose
+# scope named the lots. A declared event not arrived yet has no rows; the batch
+# above skips it when it arrives. Once it is stored, the finding that it was never
+# received is resolved.
+_RETRACT_SQL = """WITH retracted AS MATERIALIZED (
+    SELECT DISTINCT el.message_id, el.lot_code, el.role
+    FROM (SELECT DISTINCT message_id FROM core.retractions) r
+    JOIN core.event_lots el ON el.message_id = r.message_id
+),
+gone_locations AS (
+    DELETE FROM core.lot_locations ll
+    USING retracted x
+    WHERE ll.lot_code = x.lot_code AND ll.message_id = x.message_id
+    RETURNING 1
+),
+gone_edges AS (
+    DELETE FROM core.lot_edges le
+    USING retracted x
+    WHERE x.role = 'input' AND le.parent_lot = x.lot_code AND le.message_id = x.message_id
+    RETURNING 1
+),
+arrived AS (
+    UPDATE core.findings f
+    SET resolved_at = now(), resolution = 'reference_arrived', resolved_value = r.message_id::text
+    FROM core.retractions r
+    WHERE f.rule = 'epcis.error_declaration' AND f.resolved_at IS NULL
+      AND f.message_id = r.retracted_by_message_id
+      AND EXISTS (SELECT 1 FROM core.events e WHERE e.message_id = r.message_id)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone_edges), (SELECT count(*) FROM gone_locations)
+"""
+
 # Repair: queue every promoted row again (linking it twice changes nothing).
 _REQUEUE_SQL = (
     "INSERT INTO core.link_queue (source, message_id, event_time) "
@@ -261,6 +307,8 @@ def link(
             conn.execute(_REQUEUE_SQL)
     ev = _drain(conn, _EVENTS_SQL, _rule_params(), batch_size, "event", progress)
     lab = _drain(conn, _LAB_RESULTS_SQL, {}, batch_size, "lab_result", progress)
+    with conn.transaction():
+        gone_edges, gone_locations = conn.execute(_RETRACT_SQL).fetchone()
     return LinkStats(
         events=ev[0],
         lab_results=lab[0],
@@ -268,4 +316,6 @@ def link(
         lot_locations=ev[2] + lab[2],
         batches=ev[3] + lab[3],
         seconds=round(time.perf_counter() - started, 3),
+        retracted_edges=gone_edges,
+        retracted_lot_locations=gone_locations,
     )

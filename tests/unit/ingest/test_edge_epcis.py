@@ -470,5 +470,67 @@ def test_a_sensor_report_of_a_residue_says_why_it_is_no_lab_result() -> None:
     result = _one(event)
     assert not result.accepted and not result.rejected
     (entry,) = result.documents[0].not_used
-    assert "it measures chemicalSubstance https://identifiers.org/inchikey:SBPBAQFWLVIOKP" in entry["reason"]
-    assert "foodtrace/v1/labs/{lab_id}/results" in entry["reason"]
+    assert "chemicalSubstance https://identifiers.org/inchikey:SBPBAQFWLVIOKP" in entry["reason"]
+    assert "is not in foodtrace's table" in entry["reason"]
+    assert "uom M1 is not NA (mg/kg) or J33 (ug/kg)" in entry["reason"]
+
+
+# --- error declarations (EPCIS 2.0 7.4.1.4) -------------------------------------------------
+
+
+def _declaration(event: dict[str, Any], **declaration: Any) -> dict[str, Any]:
+    declared = copy.deepcopy(event)
+    declared["errorDeclaration"] = {"declarationTime": "2026-11-21T09:00:00+08:00",
+                                    **declaration}
+    return declared
+
+
+def test_an_error_declaration_is_accepted_as_a_retraction_of_its_event() -> None:
+    event = _event()
+    declared = _declaration(event, reason="urn:epcglobal:cbv:er:incorrect_data",
+                            correctiveEventIDs=["urn:uuid:c0ffee00-0000-4000-8000-000000000001"])
+    result = check(EPCIS_TOPIC, epcis_document([event, declared]))
+    assert not result.rejected and not result.documents[0].not_used
+    shipping, retraction = result.accepted
+    assert (shipping.kind, retraction.kind) == ("chain_event", "epcis_declaration")
+    d = retraction.payload
+    assert d["declared_message_id"] == str(shipping.message_id)  # the event it retracts
+    assert retraction.message_id != shipping.message_id  # a key of its own
+    assert retraction.message_id == uuid.uuid5(
+        EVENT_NAMESPACE, f"{ACTOR}\n{event['eventID']}#errorDeclaration@2026-11-21T09:00:00+08:00")
+    assert d["declared_event_id"] == event["eventID"]
+    assert d["declaration_time"] == "2026-11-21T09:00:00+08:00"
+    assert d["reason"] == "incorrect_data"
+    assert d["corrective_event_ids"] == ["urn:uuid:c0ffee00-0000-4000-8000-000000000001"]
+    assert d["corrective_message_ids"] == [str(uuid.uuid5(
+        EVENT_NAMESPACE, f"{ACTOR}\nurn:uuid:c0ffee00-0000-4000-8000-000000000001"))]
+    assert retraction.document_id == shipping.document_id
+
+
+@pytest.mark.parametrize("reason", ["incorrect_data", "cbv:ER-incorrect_data",
+                                    "https://ref.gs1.org/cbv/ER-incorrect_data"])
+def test_the_declared_reason_is_read_as_its_cbv_word(reason: str) -> None:
+    (acc,) = _one(_declaration(_event(), reason=reason)).accepted
+    assert acc.payload["reason"] == "incorrect_data"
+
+
+def test_a_declaration_without_reason_or_corrections_is_still_one() -> None:
+    (acc,) = _one(_declaration(_event())).accepted
+    assert acc.kind == "epcis_declaration"
+    assert acc.payload["reason"] is None and acc.payload["corrective_event_ids"] == []
+
+
+def test_a_declaration_of_an_event_without_event_id_names_it_by_its_hash() -> None:
+    event = _event(eventID=None)
+    (original,) = _one(event).accepted
+    (acc,) = _one(_declaration(event)).accepted
+    assert acc.payload["declared_message_id"] == str(original.message_id)
+
+
+def test_a_declaration_without_a_declaration_time_is_rejected() -> None:
+    declared = _declaration(_event())
+    del declared["errorDeclaration"]["declarationTime"]
+    result = _one(declared)
+    assert not result.accepted
+    assert ("epcis_incomplete", "/errorDeclaration/declarationTime") in {
+        (c, p) for c, p, _ in _reasons(result, 0)}

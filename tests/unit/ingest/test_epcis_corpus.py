@@ -2,8 +2,9 @@
 
 Every event of every document ends in exactly one place: mapped to a chain event that
 reaches the lot graph (with the mapping's findings), kept with its document as not used
-(no Critical Tracking Event), or rejected with a reason. CORPUS records, per event and
-in eventList order, which of the three and the chain event type or the start of the
+(no Critical Tracking Event), a retraction (an errorDeclaration: the declared event,
+the number of corrective events), or rejected with a reason. CORPUS records, per event
+and in eventList order, which of the four and the chain event type or the start of the
 reason; the tests below then check what each outcome must satisfy, and how the mapping
 behaves when the same documents arrive shuffled or with optional fields missing.
 """
@@ -39,7 +40,7 @@ CORPUS: dict[str, list[tuple[str, str, int]]] = {
         ('not_used', 'pallet containment: takes children out of urn:ep', 0),
         ('not_used', 'a TransactionEvent (assets or business transacti', 0),
         ('rejected', 'no output line names a lot: a transformation wit', 0),
-        ('not_used', 'an errorDeclaration for event (no eventID): corr', 0),
+        ('retraction', 'sha256:88f90984', 1),
         ('not_used', 'an AssociationEvent (assets or business transact', 0),
     ],
     "openepcis/CurieString_document.json": [
@@ -56,7 +57,7 @@ CORPUS: dict[str, list[tuple[str, str, int]]] = {
         ('mapped', 'receiving', 0),
     ],
     "openepcis/ObjectEvent_with_error_declaration.json": [
-        ('not_used', 'an errorDeclaration for event ni:///sha-256;aa49', 0),
+        ('retraction', 'ni:///sha-256;aa49', 2),
         ('rejected', 'no line of this event names a lot: epcList[0]: u', 0),
     ],
     "openepcis/ObjectEvent_with_userExtensions.json": [
@@ -64,7 +65,7 @@ CORPUS: dict[str, list[tuple[str, str, int]]] = {
         ('mapped', 'harvesting', 0),
     ],
     "openepcis/Query_TransformationEvent_with_error_declaration.json": [
-        ('not_used', 'an errorDeclaration for event urn:uuid:374d95fc-', 0),
+        ('retraction', 'urn:uuid:374d95fc-', 1),
         ('rejected', 'no output line names a lot: a transformation wit', 0),
     ],
     "openepcis/SensorData_with_combined_events.json": [
@@ -79,7 +80,7 @@ CORPUS: dict[str, list[tuple[str, str, int]]] = {
         ('not_used', 'bizStep sensor_reporting (a sensor report) is no', 0),
         ('not_used', 'bizStep sensor_reporting (a sensor report) is no', 0),
         ('not_used', 'a TransactionEvent (assets or business transacti', 0),
-        ('not_used', 'an errorDeclaration for event (no eventID): corr', 0),
+        ('retraction', 'sha256:d52f97af', 0),
         ('not_used', 'bizStep sensor_reporting (a sensor report) is no', 0),
     ],
     "openepcis/TransformationEvent.json": [
@@ -89,7 +90,7 @@ CORPUS: dict[str, list[tuple[str, str, int]]] = {
         ('rejected', 'no output line names a lot: a transformation wit', 0),
     ],
     "openepcis/TransformationEvent_with_error_declaration.json": [
-        ('not_used', 'an errorDeclaration for event urn:uuid:374d95fc-', 0),
+        ('retraction', 'urn:uuid:374d95fc-', 1),
         ('rejected', 'no output line names a lot: a transformation wit', 0),
     ],
     "openepcis/epcisDocWithAllGS1Keys.json": [
@@ -99,7 +100,7 @@ CORPUS: dict[str, list[tuple[str, str, int]]] = {
         ('not_used', 'bizStep sensor_reporting (a sensor report) is no', 0),
     ],
     "opentraceability/EPCISDocument_objectevents_complete.jsonld": [
-        ('not_used', 'an errorDeclaration for event urn:uuid:374d95fc-', 0),
+        ('retraction', 'urn:uuid:374d95fc-', 1),
     ],
     "opentraceability/EPCISQUERYDOCUMENT_advanced_10.jsonld": [
         ('not_used', 'bizStep transshipment is no FSMA 204 Critical Tr', 0),
@@ -228,6 +229,11 @@ def _events(document: dict[str, Any]) -> list[Any]:
 def _outcomes(result: Any) -> dict[int, tuple[str, str, int]]:
     rows: dict[int, tuple[str, str, int]] = {}
     for acc in result.accepted:
+        if acc.kind == "epcis_declaration":  # the declared eventID, the corrective events
+            d = acc.payload
+            rows[acc.element_index] = ("retraction", d["declared_event_id"],
+                                       len(d["corrective_event_ids"]))
+            continue
         findings = acc.payload["kdes"].get("epcis_findings", [])
         rows[acc.element_index] = ("mapped", acc.payload["event_type"], len(findings))
     for rej in result.rejected:
@@ -263,6 +269,16 @@ def test_each_event_ends_where_recorded(name: str) -> None:
     schema = validator("chain_event")
     for acc in result.accepted:
         event = events[acc.element_index]
+        assert acc.document_id == doc.document_id
+        if acc.kind == "epcis_declaration":
+            # the declared event's message id is the one that event has itself
+            original = {k: v for k, v in event.items() if k != "errorDeclaration"}
+            assert acc.payload["declared_message_id"] == str(
+                epcis.event_message_id(ACTOR, original, doc.document.get("@context")))
+            assert acc.message_id == epcis.event_message_id(ACTOR, event,
+                                                            doc.document.get("@context"))
+            assert acc.payload["declared_message_id"] != str(acc.message_id)
+            continue
         assert schema.is_valid(acc.payload), acc.payload
         assert acc.payload["kdes"]["epcis_event"] == event
         assert acc.document_id == doc.document_id
