@@ -1,9 +1,10 @@
 """Sweep: the whole pipeline over whatever is left, every 5 minutes.
 
-    validate (every kind) >> link >> alert
+    validate (every kind) >> link >> alert >> withdrawals
 
 The safety net next to the event-driven paths: rows whose notification was lost,
-alert messages a broker outage left in the outbox (alert retries delivery). A DAG
+alert messages a broker outage left in the outbox (alert retries delivery);
+withdrawal reports linked to their notices, overdue notices escalated. A DAG
 of its own, so no event-driven run is ever queued behind a sweep run. Wiring only:
 the work is foodtrace.pipeline.
 """
@@ -43,7 +44,13 @@ def foodtrace_sweep():
 
         return dag_tasks.alert()
 
-    validate() >> link() >> alert()
+    @task(multiple_outputs=False)
+    def withdrawals() -> dict:
+        from foodtrace.pipeline import dag_tasks
+
+        return dag_tasks.withdrawals()
+
+    validate() >> link() >> alert() >> withdrawals()
 
 
 foodtrace_sweep()

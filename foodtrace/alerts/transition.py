@@ -106,6 +106,10 @@ def apply(conn: psycopg.Connection, before: AlertState | None, change: Change) -
         )
     if change.publish != "none":
         outbox.enqueue(conn, p, cancel=change.publish == "cancel", now=change.at)
+        # withdrawal notices (spec 6) commit with the version that means them
+        from foodtrace.withdrawals.issue import issue_safely
+
+        issue_safely(conn, p, change.at)
     if change.action != "noted":
         store.notify(conn, p, change.action)
     return AlertState(alert_id, p["status"], p["severity"], p["version"], p)

@@ -1,0 +1,102 @@
+"""Publish pending notices (foodtrace/v1/notices/{actor_id}) and overdue
+escalations (foodtrace/v1/alerts/{city}/cap) at QoS 1; a row is marked sent only
+after the broker's PUBACK, so every notice version goes out once (at-least-once
+on a crash between the PUBACK and the UPDATE: businesses dedupe on notice_id,
+offices on the CAP identifier). One deliverer at a time (advisory lock)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from foodtrace.config import MqttSettings
+from foodtrace.ingest.topics import alert_cap_topic, notice_topic
+from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
+
+_LOCK = 0x46_54_57_44  # "FTWD"
+
+_NOTICES = ("SELECT notice_id, actor_id, payload FROM core.withdrawal_notices "
+            "WHERE sent_at IS NULL ORDER BY issued_at, notice_id LIMIT %s")
+_ESCALATIONS = ("SELECT escalation_id, city, cap_xml FROM core.withdrawal_escalations "
+                "WHERE sent_at IS NULL ORDER BY escalation_id LIMIT %s")
+
+
+def deliver(conn: psycopg.Connection, mqtt: MqttSettings, *, batch_size: int = 1000,
+            timeout: float = 10.0) -> int:
+    """Publish what is pending; the number of messages acknowledged. Refused or
+    unacknowledged ones stay pending (DeliveryError after the rest were tried)."""
+    conn.commit()
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK,)).fetchone()[0]:
+        conn.commit()
+        return 0
+    conn.commit()
+    try:
+        notices = conn.execute(_NOTICES, (batch_size,)).fetchall()
+        escalations = conn.execute(_ESCALATIONS, (batch_size,)).fetchall()
+        conn.commit()
+        if not notices and not escalations:
+            return 0
+        jobs: list[tuple[str, str, Any, Callable[[], bytes]]] = []
+        for nid, actor, payload in notices:
+            jobs.append(("withdrawal_notices", "notice_id", nid,
+                         _topic_body(notice_topic, actor, json.dumps(payload, ensure_ascii=False))))
+        for eid, city, xml in escalations:
+            jobs.append(("withdrawal_escalations", "escalation_id", eid,
+                         _topic_body(alert_cap_topic, city, xml)))
+        return _publish(conn, mqtt, jobs, timeout)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
+        conn.commit()
+
+
+def _topic_body(topic_of: Callable[[str], str], key: str, text: str):
+    def make() -> tuple[str, bytes]:
+        return topic_of(key), text.encode()
+    return make
+
+
+def _publish(conn: psycopg.Connection, settings: MqttSettings,
+             jobs: Sequence[tuple[str, str, Any, Callable]], timeout: float) -> int:
+    acks = Acks()
+    client = connect(settings, acks, client_id("withdrawals"))
+    sent, failures = 0, []
+    try:
+        for table, key, ident, make in jobs:
+            try:
+                topic, body = make()
+            except ValueError as exc:
+                _record(conn, table, key, ident, str(exc))
+                failures.append(f"{table} {ident}: {exc}")
+                continue
+            info = client.publish(topic, body, qos=1)
+            error = f"publish failed (rc {info.rc})" if info.rc != 0 else None
+            if error is None:
+                error = ack_error([info], acks.wait([info.mid], timeout), timeout)
+            _record(conn, table, key, ident, error)
+            if error is None:
+                sent += 1
+            else:
+                failures.append(f"{table} {ident}: {error}")
+                if info.rc != 0:
+                    break
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if failures:
+        raise DeliveryError(f"{len(failures)} withdrawal message(s) not delivered (they stay "
+                            "queued): " + "; ".join(failures[:5]))
+    return sent
+
+
+def _record(conn: psycopg.Connection, table: str, key: str, ident: Any, error: str | None) -> None:
+    if error is None:
+        sql = (f"UPDATE core.{table} SET sent_at = now(), attempts = attempts + 1, "
+               f"last_error = NULL WHERE {key} = %s")
+        conn.execute(sql, (ident,))
+    else:
+        sql = f"UPDATE core.{table} SET attempts = attempts + 1, last_error = %s WHERE {key} = %s"
+        conn.execute(sql, (error, ident))
+    conn.commit()

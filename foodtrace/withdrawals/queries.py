@@ -1,0 +1,93 @@
+"""Reads for the CLI and tests: notices with their withdrawn quantities, progress,
+and the inspector's verification (the one write here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from foodtrace.withdrawals import states
+from foodtrace.withdrawals.issue import history
+from foodtrace.withdrawals.progress import NoticeRow, by_city, summarise
+
+_ROWS = """
+SELECT n.notice_id::text, n.alert_id::text, n.city, n.actor_id, n.location_id, n.action,
+       n.state, n.deadline, n.lots,
+       coalesce((SELECT jsonb_agg(jsonb_build_array(l->>'lot_code', l->>'unit', l->'quantity'))
+                 FROM core.withdrawal_reports r CROSS JOIN LATERAL jsonb_array_elements(r.lots) l
+                 WHERE r.notice_id = n.notice_id AND r.status = 'withdrawn'), '[]'::jsonb),
+       n.issued_at, n.supersedes::text, n.sent_at,
+       (SELECT r.status FROM core.withdrawal_reports r WHERE r.notice_id = n.notice_id
+        ORDER BY r.reported_at DESC LIMIT 1)
+FROM core.withdrawal_notices n
+WHERE (%(alert)s::uuid IS NULL OR n.alert_id = %(alert)s::uuid)
+  AND (%(city)s::text IS NULL OR n.city = %(city)s::text)
+  AND (%(all)s OR n.state <> 'superseded')
+ORDER BY n.alert_id, n.city, n.actor_id, n.issued_at
+"""
+
+
+def notices(conn: psycopg.Connection, alert_id: str | None = None, city: str | None = None,
+            *, include_superseded: bool = False) -> list[dict[str, Any]]:
+    out = []
+    for r in conn.execute(_ROWS, {"alert": alert_id, "city": city,
+                                  "all": include_superseded}).fetchall():
+        withdrawn: dict[tuple[str, str], Decimal] = {}
+        for lot, unit, q in r[9]:
+            withdrawn[(lot, unit)] = withdrawn.get((lot, unit), Decimal(0)) + Decimal(str(q))
+        out.append({
+            "notice_id": r[0], "alert_id": r[1], "city": r[2], "actor_id": r[3],
+            "location_id": r[4], "action": r[5], "state": r[6],
+            "deadline": r[7].isoformat() if r[7] else None, "lots": r[8],
+            "withdrawn": [{"lot_code": k[0], "unit": k[1], "quantity": float(v)}
+                          for k, v in sorted(withdrawn.items())],
+            "issued_at": r[10].isoformat(), "supersedes": r[11],
+            "sent": r[12] is not None, "last_report": r[13],
+            "_withdrawn": withdrawn,
+        })
+    return out
+
+
+def _row(n: dict[str, Any]) -> NoticeRow:
+    return NoticeRow(n["notice_id"], n["alert_id"], n["city"], n["actor_id"], n["location_id"],
+                     n["action"], n["state"], n["deadline"], n["lots"], n["_withdrawn"])
+
+
+def report(conn: psycopg.Connection, alert_id: str | None = None, city: str | None = None,
+           *, overdue_only: bool = False) -> dict[str, Any]:
+    """Progress per alert and per city, with the notices."""
+    rows = notices(conn, alert_id, city)
+    alerts: dict[str, list[dict[str, Any]]] = {}
+    for n in rows:
+        alerts.setdefault(n["alert_id"], []).append(n)
+    out = []
+    for aid, ns in alerts.items():
+        shown = [n for n in ns if n["state"] == states.OVERDUE] if overdue_only else ns
+        out.append({
+            "alert_id": aid,
+            "progress": summarise(_row(n) for n in ns),
+            "cities": by_city(_row(n) for n in ns),
+            "notices": [{k: v for k, v in n.items() if not k.startswith("_")} for n in shown],
+        })
+    if overdue_only:
+        out = [a for a in out if a["notices"]]
+    return {"alerts": out}
+
+
+def verify(conn: psycopg.Connection, notice_id: str, by: str, now: datetime) -> dict[str, Any]:
+    """An inspector's check: the notice -> verified. TransitionError / LookupError."""
+    with conn.transaction():
+        row = conn.execute("SELECT state FROM core.withdrawal_notices WHERE notice_id = %s "
+                           "FOR UPDATE", (notice_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no withdrawal notice {notice_id}")
+        new = states.on_verify(row[0])
+        conn.execute("UPDATE core.withdrawal_notices SET state = %s, state_at = %s, "
+                     "verified_by = %s, verified_at = %s WHERE notice_id = %s",
+                     (new, now, by, now, notice_id))
+        history(conn, notice_id, row[0], new, now, by, note="inspector's check")
+    return {"notice_id": notice_id, "from_state": row[0], "state": new, "verified_by": by,
+            "verified_at": now.isoformat()}
