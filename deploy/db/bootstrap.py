@@ -6,13 +6,18 @@ The migrations create the three NOLOGIN group roles (foodtrace_ingest,
 foodtrace_pipeline, foodtrace_reader) and grant them exactly what they may do. This
 script creates one LOGIN user per role, with the password from the environment,
 and makes it a member; run again, it sets the passwords anew (rotation) and
-changes nothing else. With AIRFLOW_DB_PASSWORD set it also creates Airflow's
-metadata database and its owner on the same server.
+changes nothing else. Passwords are always stored as SCRAM-SHA-256 verifiers
+(`password_encryption` is set for the session, whatever the server's default), so
+a pg_hba.conf with `scram-sha-256` for host connections accepts them and nothing
+weaker is ever stored. With FOODTRACE_API_DB_PASSWORD set it also creates the login
+of the EPCIS REST interface (role foodtrace_api, migration 0013); with
+AIRFLOW_DB_PASSWORD set, Airflow's metadata database and its owner on the same server.
 
 Environment (passwords are required, user names have defaults):
     FOODTRACE_INGEST_DB_USER / _PASSWORD     ingest_worker   -> foodtrace_ingest
     FOODTRACE_PIPELINE_DB_USER / _PASSWORD   pipeline_worker -> foodtrace_pipeline
     FOODTRACE_READER_DB_USER / _PASSWORD     grafana_reader  -> foodtrace_reader
+    FOODTRACE_API_DB_USER / _PASSWORD        epcis_api       -> foodtrace_api (optional)
     AIRFLOW_DB_USER / AIRFLOW_DB_NAME        airflow / airflow (optional)
     AIRFLOW_DB_PASSWORD                      (optional; no Airflow database without it)
 """
@@ -43,6 +48,12 @@ GROUPS = {
 }
 
 
+# Logins created only when their password is set (the deployment may not run them).
+OPTIONAL_GROUPS = {
+    "foodtrace_api": ("FOODTRACE_API_DB", "epcis_api"),
+}
+
+
 class BootstrapError(RuntimeError):
     pass
 
@@ -54,6 +65,10 @@ def users_from_env(env: Mapping[str, str]) -> list[LoginUser]:
         if not password:
             raise BootstrapError(f"{prefix}_PASSWORD is not set (the password of {group}'s user)")
         users.append(LoginUser(env.get(f"{prefix}_USER", default_name), password, group))
+    for group, (prefix, default_name) in OPTIONAL_GROUPS.items():
+        password = env.get(f"{prefix}_PASSWORD", "")
+        if password:
+            users.append(LoginUser(env.get(f"{prefix}_USER", default_name), password, group))
     return users
 
 
@@ -94,6 +109,9 @@ def bootstrap(url: str, env: Mapping[str, str]) -> dict[str, str]:
     users = users_from_env(env)
     done: dict[str, str] = {}
     with psycopg.connect(url, autocommit=True) as conn:
+        # The verifier stored by CREATE/ALTER ROLE ... PASSWORD follows this setting:
+        # never md5 (or plain), even on a server configured otherwise.
+        conn.execute("SET password_encryption = 'scram-sha-256'")
         missing = [
             u.member_of
             for u in users
