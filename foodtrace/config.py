@@ -8,6 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 DATABASE_URL_ENV = "FOODTRACE_DATABASE_URL"
 MQTT_URL_ENV = "FOODTRACE_MQTT_URL"
+# The folder of DAG files `foodtrace pipeline run` runs (default: the packaged ones).
+DAGS_FOLDER_ENV = "FOODTRACE_DAGS_FOLDER"
 
 
 class ConfigError(ValueError):

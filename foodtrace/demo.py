@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 
 from foodtrace.config import DATABASE_URL_ENV, MqttSettings, mqtt_settings
+from foodtrace.ingest import topics
 
 DEMO_DATABASE = "foodtrace_demo"
 
@@ -71,7 +72,7 @@ def bad_messages(sim: Any) -> list[tuple[str, bytes, str]]:
     """A few messages a real edge sees: (topic, payload, what is wrong with it)."""
     good = dict(sim.lab_results[0])
     lab = good["lab_id"]
-    topic = f"foodtrace/v1/labs/{lab}/results"
+    topic = topics.inbound_topic("lab_result", lab)
     wrong_type = {**good, "message_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "demo-bad-1")),
                   "value": "high"}
     other_lab = {**good, "message_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "demo-bad-2")),
@@ -284,7 +285,7 @@ class AlertListener:
         from foodtrace.ingest.mqtt_client import connect_and_wait
 
         connect_and_wait(self._client, self.settings)
-        self._client.subscribe("foodtrace/v1/alerts/#", qos=1)
+        self._client.subscribe(topics.ALERTS_FILTER, qos=1)
         self._subscribed.wait(10)
         return self
 

@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 from foodtrace.config import MqttSettings
-from foodtrace.devservices import free_port
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for the embedded broker; tests use it too)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

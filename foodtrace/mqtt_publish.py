@@ -55,51 +55,13 @@ def client_id(role: str) -> str:
     return f"foodtrace-{role}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def connect(settings: MqttSettings, acks: Acks, client_id: str):
-    """A connected client whose network loop runs; MQTT 5 through the shared
-    ingest/mqtt_client.py, MQTT 3.1.1 (embedded demo broker) with paho directly."""
-    if settings.protocol == 5:
-        from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
+def connect(settings: MqttSettings, acks: Acks, client_id: str) -> Any:
+    """A connected client (ingest/mqtt_client.py: MQTT 5, or 3.1.1 for the embedded
+    demo broker, the same TLS and authentication as every other client) whose network
+    loop runs and whose PUBACKs go to `acks`. Raises MqttConnectError."""
+    from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
 
-        client = make_client(settings, client_id)
-        client.on_publish = acks.on_publish
-        connect_and_wait(client, settings)
-        return client
-    return _connect_v311(settings, acks, client_id)
-
-
-def _connect_v311(settings: MqttSettings, acks: Acks, client_id: str):
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from foodtrace.ingest.mqtt_client import MqttConnectError
-
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv311,
-    )
-    if settings.username is not None:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls:
-        client.tls_set()
+    client = make_client(settings, client_id)
     client.on_publish = acks.on_publish
-    connected = threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def on_connect(c, userdata, flags, reason_code, properties) -> None:
-        outcome["reason"] = reason_code
-        connected.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(settings.host, settings.port)
-    except OSError as exc:
-        raise MqttConnectError(f"cannot reach the MQTT broker at {settings.url}: {exc}") from exc
-    client.loop_start()
-    if not connected.wait(10) or outcome["reason"].is_failure:
-        client.loop_stop()
-        raise MqttConnectError(
-            f"MQTT broker {settings.url} refused or did not answer: {outcome.get('reason')}"
-        )
+    connect_and_wait(client, settings)
     return client

@@ -6,6 +6,9 @@ tests check that they agree.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 CITIES: tuple[str, ...] = (
     "guangzhou", "shenzhen", "zhuhai", "foshan", "huizhou",
     "dongguan", "zhongshan", "jiangmen", "zhaoqing",
@@ -27,7 +30,13 @@ ROOT_EVENT_TYPES: frozenset[str] = frozenset({"harvesting", "first_receiving"})
 TEST_KINDS: tuple[str, ...] = ("rapid", "confirmatory")
 RESULTS: tuple[str, ...] = ("positive", "negative", "inconclusive")
 UNITS: tuple[str, ...] = ("mg/kg", "ug/kg", "%")
+# The mass-fraction units of UNITS -> the factor to mg/kg ('%' is an enzyme-inhibition
+# rate, not a concentration). Python (alerts/limits.py) and SQL (validate/sql.py) use it.
+MASS_UNITS_TO_MG_PER_KG: dict[str, Decimal] = {"mg/kg": Decimal(1), "ug/kg": Decimal("0.001")}
 QUANTITY_UNITS: tuple[str, ...] = ("kg", "t", "box", "case", "crate", "each")
+# A timestamp up to this far ahead of our clock is not "in the future" (sender clocks
+# drift): the edge's future_time check and validation's *_not_future rules.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 # Food categories as a tree (child -> parent). Limits are inherited downwards:
 # a limit on `vegetables` applies to `leafy_vegetables` unless a more specific one exists.

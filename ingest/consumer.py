@@ -60,6 +60,7 @@ from foodtrace.ingest.landing import (
     quarantine_dedup_key,
 )
 from foodtrace.ingest.messages import INTERNAL_ERROR, EdgeResult, Reason, Rejected
+from foodtrace.ingest.schema_check import instant
 from foodtrace.ingest.stats import IngestTotals
 from foodtrace.ingest.workers import DEFAULT_TAKEOVER_S, takeover_after_from_env
 
@@ -194,11 +195,7 @@ def parse_sent_at(properties: Any) -> datetime | None:
     """The publisher's `sent_at` MQTT 5 user property as an aware datetime, if valid."""
     for key, value in getattr(properties, "UserProperty", None) or ():
         if key == SENT_AT_PROPERTY:
-            try:
-                parsed = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                return None
-            return parsed if parsed.tzinfo is not None else None
+            return instant(value)
     return None
 
 
@@ -488,11 +485,9 @@ class IngestConsumer:
         once everything it received was committed and acknowledged."""
         if not (self.config.retire and self._drained and self.config.mqtt.protocol >= 5):
             return None
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
+        from foodtrace.ingest.mqtt_client import disconnect_properties
 
-        props = Properties(PacketTypes.DISCONNECT)
-        props.SessionExpiryInterval = 0
+        props = disconnect_properties(session_expiry=0)
         log.info(
             "worker %s %s: its session is closed",
             self.config.worker_id,

@@ -21,7 +21,9 @@ In order:
    like a redelivery);
 6. an EPCIS topic carries one EPCISDocument: the document is kept
    (`EdgeResult.documents`) and each event is mapped (epcis.py) and checked as a
-   chain event; unmappable events are rejected, the others accepted.
+   chain event; unmappable events are rejected, the others accepted; an event
+   carrying `errorDeclaration` is accepted as an `epcis_declaration` (a
+   retraction of the event it declares wrong).
 
 Rejected whole messages keep their exact bytes; rejected elements of an array (or
 EPCIS events) keep the element re-serialised compactly. Accepted payloads are the
@@ -33,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -63,19 +65,25 @@ from foodtrace.ingest.schema_check import (
     instant,
     json_equal,
     json_type_name,
+    pointer_token,
     schema_reasons,
 )
 from foodtrace.ingest.topics import INBOUND_TOPICS_HELP, parse_topic
 
+from foodtrace.reference import MAX_CLOCK_SKEW
+
 log = logging.getLogger("foodtrace.ingest.edge")
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 # More messages than this in one MQTT message is refused whole: at ~300 bytes per
 # message a 1 MiB payload holds ~3,500; 10,000 tiny elements is not a lab.
 MAX_ELEMENTS = 10_000
 
-_SENDER_FIELDS = {"lab_result": ("lab_id", "lab"), "chain_event": ("actor_id", "actor")}
+_SENDER_FIELDS = {
+    "lab_result": ("lab_id", "lab"),
+    "chain_event": ("actor_id", "actor"),
+    "withdrawal_report": ("actor_id", "actor"),
+}
 _NATURAL_KEYS = {"location": "location_id", "product": "product_code"}
 
 
@@ -203,9 +211,23 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
     seen: dict[UUID, tuple[int, Any]] = {}
     not_used: list[dict[str, Any]] = []
     for mapped in epcis.map_document(value, sender):
+        _accept_lab_results(result, sender, mapped, raw, clock, doc_id, seen)
         if mapped.not_used is not None:
             # no CTE: kept with the document, nothing to tell the sender (module doc)
             not_used.append(_not_used_entry(mapped))
+            continue
+        if mapped.declaration is not None:
+            # a retraction of the declared event (epcis.py); lands on its own
+            dup = _duplicate(seen, mapped.message_id, mapped.index, mapped.event)
+            if dup:
+                result.rejected.append(Rejected(dup, raw=_compact(mapped.event, raw),
+                                                message_id=mapped.message_id,
+                                                element_index=mapped.index))
+            else:
+                result.accepted.append(
+                    Accepted("epcis_declaration", mapped.message_id, sender, mapped.declaration,
+                             element_index=mapped.index, document_id=doc_id)
+                )
             continue
         if mapped.chain_event is None:
             reasons = list(mapped.reasons)
@@ -229,17 +251,34 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
     return result
 
 
+def _accept_lab_results(result: EdgeResult, sender: str, mapped: epcis.MappedEvent, raw: bytes,
+                        clock: datetime, doc_id: UUID, seen: dict[UUID, tuple[int, Any]]) -> None:
+    """The lab results read from an event's sensor reports (epcis_sensor.py), checked as
+    any lab result: accepted, or rejected with the event's bytes."""
+    for lab in mapped.lab_results:
+        mid = UUID(lab["message_id"])
+        reasons = [_as_mapped(r, "lab result") for r in _element_reasons(
+            "lab_result", sender, lab, clock, check_text=False)]
+        reasons.extend(_duplicate(seen, mid, mapped.index, lab))
+        if reasons:
+            result.rejected.append(Rejected(reasons, raw=_compact(mapped.event, raw),
+                                            message_id=mid, element_index=mapped.index))
+        else:
+            result.accepted.append(Accepted("lab_result", mid, sender, lab,
+                                            element_index=mapped.index, document_id=doc_id))
+
+
 def _not_used_entry(mapped: epcis.MappedEvent) -> dict[str, Any]:
     event_id = mapped.event.get("eventID") if isinstance(mapped.event, dict) else None
     return {"index": mapped.index, "event_id": event_id if isinstance(event_id, str) else None,
             "message_id": str(mapped.message_id), "reason": mapped.not_used}
 
 
-def _as_mapped(reason: Reason) -> Reason:
-    """A reason about the chain event an EPCIS event was mapped to: paths in the
-    rejection point into the EPCIS event, so the chain event's path goes in words."""
+def _as_mapped(reason: Reason, what: str = "chain event") -> Reason:
+    """A reason about the chain event (or lab result) an EPCIS event was mapped to: paths
+    in the rejection point into the EPCIS event, so the mapped message's path goes in words."""
     where = f" at {reason.path}" if reason.path else ""
-    return Reason(reason.code, f"the chain event mapped from this EPCIS event{where}: "
+    return Reason(reason.code, f"the {what} mapped from this EPCIS event{where}: "
                                f"{reason.message}", None)
 
 
@@ -410,7 +449,7 @@ def _bad_text_path(value: Any) -> str | None:
                 return path
         elif isinstance(item, dict):
             for key, sub in item.items():
-                sub_path = f"{path}/{_escape(key)}"
+                sub_path = f"{path}/{pointer_token(key)}"
                 if not _storable(key):
                     return sub_path
                 stack.append((sub, sub_path))
@@ -427,10 +466,6 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _invalid_text(path: str) -> Reason:

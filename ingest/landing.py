@@ -118,10 +118,23 @@ SELECT DISTINCT ON (message_id) message_id, sender_id, topic, received_at, docum
 FROM ft_stage_elements WHERE kind = 'chain_event' ORDER BY message_id, ord
 ON CONFLICT DO NOTHING"""
 
+_INSERT_DECLARATIONS = """
+INSERT INTO landing.epcis_declarations (message_id, actor_id, topic, received_at,
+                                        source_document_id, payload)
+SELECT DISTINCT ON (message_id) message_id, sender_id, topic, received_at, document_id, payload
+FROM ft_stage_elements WHERE kind = 'epcis_declaration' ORDER BY message_id, ord
+ON CONFLICT DO NOTHING"""
+
 _INSERT_MASTER_DATA = """
 INSERT INTO landing.master_data (message_id, kind, natural_key, topic, received_at, payload)
 SELECT DISTINCT ON (message_id) message_id, kind, natural_key, topic, received_at, payload
 FROM ft_stage_elements WHERE kind IN ('location', 'product') ORDER BY message_id, ord
+ON CONFLICT DO NOTHING"""
+
+_INSERT_WITHDRAWAL_REPORTS = """
+INSERT INTO landing.withdrawal_reports (message_id, actor_id, topic, received_at, payload)
+SELECT DISTINCT ON (message_id) message_id, sender_id, topic, received_at, payload
+FROM ft_stage_elements WHERE kind = 'withdrawal_report' ORDER BY message_id, ord
 ON CONFLICT DO NOTHING"""
 
 _INSERT_QUARANTINE = """
@@ -246,7 +259,9 @@ _COPY_QUARANTINE = (
 _ELEMENT_INSERTS = (
     (frozenset({"lab_result"}), _INSERT_LAB_RESULTS),
     (frozenset({"chain_event"}), _INSERT_CHAIN_EVENTS),
+    (frozenset({"epcis_declaration"}), _INSERT_DECLARATIONS),
     (frozenset({"location", "product"}), _INSERT_MASTER_DATA),
+    (frozenset({"withdrawal_report"}), _INSERT_WITHDRAWAL_REPORTS),
 )
 
 

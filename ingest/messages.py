@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
-Kind = Literal["lab_result", "chain_event", "location", "product"]
+# epcis_declaration: an EPCIS errorDeclaration (landing.epcis_declarations, epcis.py)
+Kind = Literal["lab_result", "chain_event", "location", "product", "epcis_declaration"]
 
 # Reason codes of the edge (stable: senders, quarantine queries and dashboards key
 # on them). Every `Reason.code` the edge or the consumer writes is one of these.

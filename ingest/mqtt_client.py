@@ -1,14 +1,16 @@
-"""One way to build a paho-mqtt 2 client from `MqttSettings`, shared by the
-publisher, the ingest consumer and the alert outbox.
+"""The one way the project builds a paho-mqtt 2 client from `MqttSettings`: the
+publisher, the ingest consumer, the alert and notice outboxes, the EPCIS API's
+notices, the demo and the tests all come here (connection, TLS, authentication,
+protocol version, MQTT 5 properties). Topic names come from `topics.py`.
 
 MQTT 5 in production: the edge relies on its reason codes (a PUBACK refused by an
 ACL says so, MQTT 3.1.1 would acknowledge it silently), user properties (`sent_at`)
 and session expiry for persistent ingest sessions. MQTT 3.1.1 only for the embedded
 demo broker (`MqttSettings.protocol == 4`).
 
-Clients read through `_BufferedSocket`: paho reads every packet with several tiny
-`recv()` calls and one `select()`; at tens of thousands of messages per second those
-system calls, not the broker, were the ceiling of the ingest consumer.
+Clients are `mqtt_shim.BufferedClient` (buffered socket reads, for throughput) and
+PUBLISH properties come from `publish_properties` (`mqtt_shim.PackedUserProperties`,
+a cheap paho `Properties`): the shims over paho internals live in mqtt_shim.py only.
 
     client = make_client(settings, "foodtrace-publish-1234")
     connect_and_wait(client, settings)        # connects, starts the loop, clear errors
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from foodtrace.ingest.mqtt_shim import BufferedClient, PackedUserProperties
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -56,61 +59,6 @@ _CONNACK_ADVICE = {
 }
 
 
-class _BufferedSocket:
-    """A socket whose reads come from one large `recv()`; everything else delegates.
-
-    `pending()` reports the buffered bytes, which paho checks (it exists for TLS
-    sockets) to skip `select()` while data is already in hand.
-    """
-
-    _CHUNK = 256 * 1024
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buf = b""
-        self._pos = 0
-
-    def recv(self, bufsize: int) -> bytes:
-        if self._pos >= len(self._buf):
-            data = self._sock.recv(max(bufsize, self._CHUNK))  # may raise BlockingIOError
-            if len(data) <= bufsize:
-                return data
-            self._buf, self._pos = data, 0
-        chunk = self._buf[self._pos : self._pos + bufsize]
-        self._pos += len(chunk)
-        return chunk
-
-    def pending(self) -> int:
-        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
-        return len(self._buf) - self._pos + inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class BufferedClient(mqtt.Client):
-    """paho's client, reading through `_BufferedSocket`, and reading every packet
-    already buffered in one loop turn (paho reads one packet per `select()`)."""
-
-    _MAX_PACKETS_PER_TURN = 1000  # then let writes (acks) and timers run
-
-    def _create_socket(self) -> Any:
-        return _BufferedSocket(super()._create_socket())
-
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        turns = 1
-        while (
-            rc == mqtt.MQTT_ERR_SUCCESS
-            and self._sock is not None
-            and self._sock.pending() > 0
-            and turns < self._MAX_PACKETS_PER_TURN
-        ):
-            rc = super().loop_read(1)
-            turns += 1
-        return rc
-
-
 class MqttConnectError(RuntimeError):
     """The broker could not be reached or refused us; the message says what to fix."""
 
@@ -126,6 +74,20 @@ class ConnectOptions:
 _OPTIONS_ATTR = "foodtrace_connect_options"
 
 
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """The TLS every client uses: TLS 1.2 or newer, the broker's certificate verified
+    (against `ca_file`, else the system CAs) and its host name checked."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    if ca_file is not None:
+        context.load_verify_locations(ca_file)
+    else:
+        context.load_default_certs()
+    return context
+
+
 def make_client(
     settings: MqttSettings,
     client_id: str,
@@ -134,7 +96,9 @@ def make_client(
     manual_ack: bool = False,
     session_expiry: int | None = None,
 ) -> mqtt.Client:
-    """A configured, not yet connected MQTT 5 client (CallbackAPIVersion.VERSION2).
+    """A configured, not yet connected client (CallbackAPIVersion.VERSION2): MQTT 5,
+    or 3.1.1 when `settings.protocol` is 4 (the embedded demo broker); the user and
+    password of the settings; TLS for `mqtts://` (certificate and host name verified).
 
     `clean_start=False` with `session_expiry` (seconds) asks the broker to keep the
     session (subscriptions and queued QoS 1 messages) while the client is away.
@@ -159,13 +123,24 @@ def make_client(
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
-        client.tls_set(
-            ca_certs=os.environ.get(CA_FILE_ENV) or None,
-            cert_reqs=ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+        client.tls_set_context(tls_context(os.environ.get(CA_FILE_ENV) or None))
+        client.tls_insecure_set(False)  # check the broker's host name
     setattr(client, _OPTIONS_ATTR, ConnectOptions(clean_start, session_expiry))
     return client
+
+
+# publish_properties([(name, value), ...]) -> the PUBLISH properties (a paho
+# `Properties`) with these MQTT 5 User Properties, e.g. [("sent_at", stamp)]; paho
+# leaves them out on an MQTT 3.1.1 connection. The class itself, not a wrapper:
+# the publisher builds one per message.
+publish_properties = PackedUserProperties
+
+
+def disconnect_properties(*, session_expiry: int) -> Properties:
+    """DISCONNECT properties; `session_expiry=0` ends a persistent session."""
+    props = Properties(PacketTypes.DISCONNECT)
+    props.SessionExpiryInterval = int(session_expiry)
+    return props
 
 
 def connect_properties(

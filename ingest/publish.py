@@ -1,13 +1,10 @@
 """Publish messages as a lab or supply-chain actor would: QoS 1, every PUBACK
 awaited, refusals reported.
 
-Input files (`read_records`): JSON (one object or an array), JSON lines, or CSV.
-CSV columns are message fields; nested fields are either a JSON cell (`lots`,
-`inputs`, `outputs`, `reference_document`, `kdes`) or dotted columns
-(`reference_document.type`, `lots.0.lot_code`); `quantity`, `value`, `lat`, `lon`
-are parsed as numbers; empty cells are left out. A CSV row without `schema` or
-`message_id` gets them: the contract's schema name and a UUID derived from the row's
-content (so publishing the same file twice is still stored once).
+The concerns live apart: `publish_input` reads files into contract messages,
+`publish_plan` turns them into MQTT messages (topics, batches), and this module
+sends them (`Publisher`) and reports. The names of the first two are re-exported
+here, as before.
 
 Publishing (`Publisher`): publishes are pipelined (a bounded window of messages
 awaiting their PUBACK, at most the broker's Receive Maximum), each carries the MQTT 5
@@ -19,12 +16,8 @@ messages were refused and why.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import queue
-import re
 import sys
 import time
 import uuid
@@ -35,38 +28,51 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from foodtrace.ingest.topics import PREFIX, valid_sender_id
+from foodtrace.ingest.publish_input import (
+    CSV_ROW_NAMESPACE,
+    JSON_CELL_FIELDS,
+    KIND_NAMES,
+    NUMERIC_FIELDS,
+    SCHEMA_NAMES,
+    InputError,
+    PublishError,
+    parse_csv,
+    parse_json,
+    parse_json_lines,
+    read_records,
+)
+from foodtrace.ingest.publish_plan import Outgoing, encode, plan, topic_for
 
 from foodtrace.config import MQTT_URL_ENV, MqttSettings
 
+__all__ = [
+    "CSV_ROW_NAMESPACE",
+    "JSON_CELL_FIELDS",
+    "KIND_NAMES",
+    "NUMERIC_FIELDS",
+    "SCHEMA_NAMES",
+    "SENT_AT_PROPERTY",
+    "InputError",
+    "Outgoing",
+    "PublishError",
+    "PublishStats",
+    "Publisher",
+    "RefusedError",
+    "encode",
+    "parse_csv",
+    "parse_json",
+    "parse_json_lines",
+    "plan",
+    "progress_bar",
+    "publish_file",
+    "publish_records",
+    "read_records",
+    "refusal_message",
+    "sent_at_now",
+    "topic_for",
+]
+
 SENT_AT_PROPERTY = "sent_at"
-
-# CLI names of the kinds -> internal kind
-KIND_NAMES: dict[str, str] = {
-    "lab-result": "lab_result",
-    "chain-event": "chain_event",
-    "epcis": "epcis",
-    "locations": "location",
-    "products": "product",
-}
-SCHEMA_NAMES = {
-    "lab_result": "foodtrace/lab-result/v1",
-    "chain_event": "foodtrace/chain-event/v1",
-    "location": "foodtrace/location/v1",
-    "product": "foodtrace/product/v1",
-}
-JSON_CELL_FIELDS = frozenset({"lots", "inputs", "outputs", "reference_document", "kdes"})
-NUMERIC_FIELDS = frozenset({"quantity", "value", "lat", "lon"})
-# Namespace of message ids derived from CSV rows (uuid5 of the row's canonical JSON).
-CSV_ROW_NAMESPACE = uuid.UUID("6f1c1d2e-5b0a-4c36-9d0e-2a4f7b8c9d10")
-
-
-class PublishError(Exception):
-    """Something the user must fix; the message says what."""
-
-
-class InputError(PublishError):
-    """The input file cannot be read as messages."""
 
 
 class RefusedError(PublishError):
@@ -75,251 +81,6 @@ class RefusedError(PublishError):
     def __init__(self, message: str, stats: PublishStats) -> None:
         super().__init__(message)
         self.stats = stats
-
-
-# ---- topics --------------------------------------------------------------------
-
-
-def topic_for(kind: str, payload: dict[str, Any], sender: str | None = None) -> str:
-    """The topic a sender publishes this message on (spec section 1)."""
-    if kind == "lab_result":
-        return f"{PREFIX}/labs/{_sender(payload, 'lab_id', sender)}/results"
-    if kind == "chain_event":
-        return f"{PREFIX}/chain/{_sender(payload, 'actor_id', sender)}/events"
-    if kind == "epcis":
-        if not valid_sender_id(sender):
-            raise InputError("an EPCIS document names no sender: pass --sender ACTOR_ID")
-        return f"{PREFIX}/epcis/{sender}"
-    if kind == "location":
-        return f"{PREFIX}/registry/locations"
-    if kind == "product":
-        return f"{PREFIX}/registry/products"
-    raise ValueError(f"unknown message kind {kind!r}")
-
-
-def _sender(payload: dict[str, Any], key: str, sender: str | None) -> str:
-    value = payload.get(key) if isinstance(payload, dict) else None
-    if valid_sender_id(value):
-        return value
-    if valid_sender_id(sender):
-        return sender
-    raise InputError(f"a message has no usable {key} ({value!r}): cannot choose its topic")
-
-
-# ---- reading files -------------------------------------------------------------
-
-
-def read_records(path: str | Path, kind: str) -> list[dict[str, Any]]:
-    """The messages in a JSON, JSON-lines or CSV file (`-` reads stdin)."""
-    name = str(path)
-    if name == "-":
-        text = sys.stdin.read()
-        suffix = ""
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{name}: no such file")
-        if p.is_dir():
-            raise InputError(f"{name}: is a directory, expected a JSON, JSON-lines or CSV file")
-        try:
-            text = p.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-        suffix = p.suffix.lower()
-    if suffix == ".csv":
-        if kind == "epcis":
-            raise InputError(f"{name}: EPCIS documents are JSON, not CSV")
-        return parse_csv(text, kind, name)
-    if suffix in (".jsonl", ".ndjson"):
-        return parse_json_lines(text, name)
-    return parse_json(text, name)
-
-
-def parse_json(text: str, name: str = "<input>") -> list[dict[str, Any]]:
-    """One object, an array of objects, or (detected) JSON lines."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":  # several documents: JSON lines
-            return parse_json_lines(text, name)
-        raise InputError(
-            f"{name}: bad JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
-    return _objects(doc, name)
-
-
-def parse_json_lines(text: str, name: str = "<input>") -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{name}: bad JSON at line {lineno}, column {exc.colno}: {exc.msg}"
-            ) from exc
-        records.extend(_objects(doc, f"{name}: line {lineno}"))
-    if not records:
-        raise InputError(f"{name}: no messages in the file")
-    return records
-
-
-def _objects(doc: Any, where: str) -> list[dict[str, Any]]:
-    items = doc if isinstance(doc, list) else [doc]
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise InputError(
-                f"{where}: element {i} is a {type(item).__name__}, expected a JSON object"
-            )
-    return items
-
-
-_INT = re.compile(r"[+-]?\d+")
-
-
-def parse_csv(text: str, kind: str, name: str = "<input>") -> list[dict[str, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        raise InputError(f"{name}: empty CSV (no header row)")
-    records = []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            raise InputError(f"{name}: line {line} has more cells than the header has columns")
-        record: dict[str, Any] = {}
-        for column, cell in row.items():
-            if cell is None or not cell.strip():
-                continue
-            keys = column.strip().split(".")
-            _set_path(
-                record,
-                keys,
-                _cell_value(keys, cell.strip(), name, line, column),
-                name,
-                line,
-                column,
-            )
-        if not record:
-            continue
-        if kind in SCHEMA_NAMES:
-            record.setdefault("schema", SCHEMA_NAMES[kind])
-        if "message_id" not in record:
-            canonical = json.dumps(record, sort_keys=True, ensure_ascii=False)
-            record = {"message_id": str(uuid.uuid5(CSV_ROW_NAMESPACE, canonical)), **record}
-        records.append(record)
-    if not records:
-        raise InputError(f"{name}: no rows after the header")
-    return records
-
-
-def _cell_value(keys: list[str], cell: str, name: str, line: int, column: str) -> Any:
-    if len(keys) == 1 and keys[0] in JSON_CELL_FIELDS:
-        try:
-            return json.loads(cell)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{name}: line {line}, column {column!r}: not valid JSON ({exc.msg}); "
-                "nested fields go in as JSON, e.g. "
-                '[{"lot_code": "...", "product_code": "...", "quantity": 10, "unit": "kg"}]'
-            ) from exc
-    if keys[-1] in NUMERIC_FIELDS:
-        try:
-            return int(cell) if _INT.fullmatch(cell) else float(cell)
-        except ValueError:
-            raise InputError(
-                f"{name}: line {line}, column {column!r}: {cell!r} is not a number"
-            ) from None
-    return cell
-
-
-def _set_path(
-    record: dict[str, Any], keys: list[str], value: Any, name: str, line: int, column: str
-) -> None:
-    """record[a][b]... = value; numeric keys index lists (lots.0.lot_code)."""
-    node: Any = record
-    for key, nxt in zip(keys, [*keys[1:], None], strict=True):
-        slot: Any = int(key) if key.isdigit() else key
-        if isinstance(node, list):
-            if not isinstance(slot, int):
-                raise InputError(f"{name}: line {line}, column {column!r}: expected an index")
-            while len(node) <= slot:
-                node.append(None)
-        elif isinstance(slot, int):
-            raise InputError(f"{name}: line {line}, column {column!r}: unexpected index {key}")
-        if nxt is None:
-            node[slot] = value
-            return
-        child = node[slot] if (isinstance(node, list) or slot in node) else None
-        if child is None:
-            child = [] if nxt.isdigit() else {}
-            node[slot] = child
-        node = child
-
-
-# ---- planning MQTT messages ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    payload: bytes
-    elements: int  # messages of the contract inside (1, or the array's length)
-
-
-def encode(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def plan(
-    items: Iterable[tuple[str, dict[str, Any]]],
-    batch: int = 1,
-    sender: str | None = None,
-    window: int = 100,
-) -> Iterator[Outgoing]:
-    """(kind, payload) -> MQTT messages, one per payload when `batch` is 1.
-
-    With batch > 1, payloads for one topic are gathered into JSON arrays of up to
-    `batch`: each topic keeps its order, and payloads of different topics are
-    reordered only within about `window` batches' worth (everything pending is sent
-    when that much is waiting). Kinds are never mixed: all pending messages of one
-    kind go before the first of the next (master data before chain events before
-    lab results). EPCIS documents are never batched (a document is one message).
-    """
-    if batch < 1:
-        raise ValueError("batch must be >= 1")
-    buffers: dict[str, list[dict[str, Any]]] = {}
-    pending = 0
-    current_kind: str | None = None
-
-    def flush_all() -> Iterator[Outgoing]:
-        nonlocal pending
-        for topic, buf in buffers.items():
-            yield Outgoing(topic, encode(buf), len(buf))
-        buffers.clear()
-        pending = 0
-
-    for kind, payload in items:
-        topic = topic_for(kind, payload, sender)
-        if batch == 1 or kind == "epcis":
-            yield Outgoing(topic, encode(payload), 1)
-            continue
-        if kind != current_kind:
-            yield from flush_all()
-            current_kind = kind
-        buf = buffers.setdefault(topic, [])
-        buf.append(payload)
-        pending += 1
-        if len(buf) >= batch:
-            del buffers[topic]
-            pending -= len(buf)
-            yield Outgoing(topic, encode(buf), len(buf))
-        elif pending >= batch * window:
-            yield from flush_all()
-    yield from flush_all()
-
-
-# ---- publishing ----------------------------------------------------------------
 
 
 @dataclass
@@ -355,47 +116,6 @@ class PublishStats:
 
 def sent_at_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-class SentAtProperties:
-    """PUBLISH properties carrying the `sent_at` user property, packed directly.
-
-    paho's generic `Properties` costs ~70 us per message to build and pack, more than
-    the rest of a publish; paho only calls `pack()` on what it is given.
-    """
-
-    __slots__ = ("sent_at",)
-    _USER_PROPERTY = 0x26
-
-    def __init__(self, sent_at: str) -> None:
-        self.sent_at = sent_at
-
-    @property
-    def UserProperty(self) -> list[tuple[str, str]]:
-        return [(SENT_AT_PROPERTY, self.sent_at)]
-
-    def pack(self) -> bytes:
-        key, value = SENT_AT_PROPERTY.encode(), self.sent_at.encode()
-        body = (
-            bytes([self._USER_PROPERTY])
-            + len(key).to_bytes(2, "big")
-            + key
-            + len(value).to_bytes(2, "big")
-            + value
-        )
-        return _variable_byte_integer(len(body)) + body
-
-    def __str__(self) -> str:
-        return f"[UserProperty : {self.UserProperty}]"
-
-
-def _variable_byte_integer(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
 
 
 _NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK: accepted, but nobody will get it
@@ -521,117 +241,49 @@ class Publisher:
         rate: float | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> PublishStats:
-        import paho.mqtt.client as mqtt
-
-        client = self._client
-        if client is None:
+        if self._client is None:
             raise RuntimeError("Publisher is not connected: use it as a context manager")
-        stats = PublishStats()
-        outstanding: dict[int, Outgoing] = {}
-        started = time.monotonic()
-        sent_elements = 0
-        disconnects_before = self._disconnects
-        fruitless = [0]  # disconnects since the last PUBACK
+        stats = _Round(self, rate, progress).run(iter(messages))
+        if stats.refused_messages:
+            raise RefusedError(refusal_message(stats, self.settings), stats)
+        return stats
 
-        def refused_and_dropped() -> bool:
-            dropped = stats.refused_messages > 0 and self._disconnects > disconnects_before
-            stats.dropped_after_refusal = dropped
-            return dropped
 
-        def settle(block: bool) -> None:
-            """Take PUBACKs off the queue: all that are there, or (block) wait for one."""
-            deadline = time.monotonic() + self.ack_timeout
-            while outstanding:
-                try:
-                    if block:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            raise PublishError(
-                                f"the broker at {self.settings.url} stopped acknowledging: "
-                                f"{len(outstanding)} messages unconfirmed after "
-                                f"{self.ack_timeout:g}s"
-                            )
-                        mid, reason = self._acks.get(timeout=min(remaining, 1.0))
-                    else:
-                        mid, reason = self._acks.get_nowait()
-                except queue.Empty:
-                    if block:
-                        continue
-                    return
-                if mid is _DISCONNECTED:
-                    fruitless[0] += 1
-                    if fruitless[0] >= MAX_FRUITLESS_DISCONNECTS:
-                        raise PublishError(
-                            f"the broker at {self.settings.url} closed the connection "
-                            f"{fruitless[0]} times while {len(outstanding)} messages were in "
-                            "flight, without acknowledging them. Mosquitto does this when "
-                            "the user may not publish on a topic (ACL) or a message is too "
-                            f"large: check the user in {MQTT_URL_ENV} and the messages' "
-                            "lab_id / actor_id"
-                        )
-                    if block and refused_and_dropped():
-                        return
-                    continue
-                fruitless[0] = 0
-                msg = outstanding.pop(mid, None)
-                if msg is None:
-                    continue
-                if reason.value == _NO_MATCHING_SUBSCRIBERS:
-                    stats.no_subscribers.append(msg)
-                elif reason.is_failure:
-                    stats.refused_messages += 1
-                    stats.refused_elements += msg.elements
-                    stats.refusals[f"{reason.getName()} (0x{reason.value:02X})"] += 1
-                    if len(stats.refused_topics) < 5 and msg.topic not in stats.refused_topics:
-                        stats.refused_topics.append(msg.topic)
-                else:
-                    stats.elements += msg.elements
-                    stats.messages += 1
-                if progress is not None:
-                    progress(msg.elements)
-                if block:
-                    return
+class _Round:
+    """One pass of `Publisher.publish` over its messages: the send loop, the PUBACKs
+    in flight (`outstanding`) and the stats of this pass."""
 
-        def drain() -> bool:
-            """Wait for every outstanding PUBACK; False if the broker dropped us after a
-            refusal (then waiting longer is pointless)."""
-            while outstanding and not refused_and_dropped():
-                settle(block=True)
-            return not refused_and_dropped()
+    def __init__(
+        self,
+        publisher: Publisher,
+        rate: float | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        import paho.mqtt.client as mqtt
+        from foodtrace.ingest.mqtt_client import publish_properties
 
-        def dropped_soon(wait: float = 1.0) -> bool:
-            """After a first refusal: does the broker close the connection (Mosquitto)?"""
-            deadline = time.monotonic() + wait
-            while not refused_and_dropped() and time.monotonic() < deadline:
-                try:
-                    mid, _ = self._acks.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                if mid is not _DISCONNECTED:  # nothing else is in flight after a drain
-                    continue
-            return refused_and_dropped()
+        self._mqtt = mqtt
+        self._queued = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        self._publish_properties = publish_properties
+        self.pub = publisher
+        self.client = publisher._client
+        self.acks = publisher._acks
+        self.rate = rate
+        self.progress = progress
+        self.stats = PublishStats()
+        self.outstanding: dict[int, Outgoing] = {}
+        self.started = time.monotonic()
+        self.sent_elements = 0
+        self.disconnects_before = publisher._disconnects
+        self.fruitless = 0  # disconnects since the last PUBACK
 
-        def send(msg: Outgoing) -> None:
-            nonlocal sent_elements
-            if rate:
-                ahead = started + sent_elements / rate - time.monotonic()
-                if ahead > 0:
-                    settle(block=False)
-                    time.sleep(ahead)
-            info = client.publish(
-                msg.topic, msg.payload, qos=1, properties=SentAtProperties(sent_at_now())
-            )  # type: ignore[arg-type]
-            # NO_CONN: paho keeps QoS 1 messages and sends them after reconnecting.
-            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                raise PublishError(
-                    f"could not publish to {msg.topic}: {mqtt.error_string(info.rc)}"
-                )
-            outstanding[info.mid] = msg
-            sent_elements += msg.elements
-
+    def run(self, pending: Iterator[Outgoing]) -> PublishStats:
+        stats = self.stats
         unsent: list[Outgoing] = []
         allowed: set[str] = set()
-        pending = iter(messages)
+        # Locals: this loop runs once per message.
+        outstanding, window = self.outstanding, self.pub.window
+        send, settle, refused_and_dropped = self.send, self.settle, self.refused_and_dropped
         for msg in pending:
             if msg.topic not in allowed and len(allowed) < PROBED_TOPICS:
                 # First message on a topic goes alone: if the ACL denies it, Mosquitto
@@ -640,35 +292,128 @@ class Publisher:
                 # After PROBED_TOPICS allowed topics the user evidently may publish
                 # widely (simulator, registry): stop paying a round trip per topic.
                 refused_before = stats.refused_messages
-                if not drain():
+                if not self.drain():
                     unsent = [msg, *pending]
                     break
-                send(msg)
-                if not drain():
+                self.send(msg)
+                if not self.drain():
                     unsent = [*pending]
                     break
                 if stats.refused_messages == refused_before:
                     allowed.add(msg.topic)
-                elif refused_before == 0 and dropped_soon():
+                elif refused_before == 0 and self.dropped_soon():
                     unsent = [*pending]
                     break
                 continue
-            while len(outstanding) >= self.window and not refused_and_dropped():
+            while len(outstanding) >= window and not refused_and_dropped():
                 settle(block=True)
             if refused_and_dropped():
                 unsent = [msg, *pending]
                 break
             send(msg)
             settle(block=False)
-        drain()
-        settle(block=False)  # answers that raced the disconnect still count
-        stats.seconds = time.monotonic() - started
-        left = list(outstanding.values()) + unsent
+        self.drain()
+        self.settle(block=False)  # answers that raced the disconnect still count
+        stats.seconds = time.monotonic() - self.started
+        left = list(self.outstanding.values()) + unsent
         stats.unconfirmed_messages = len(left)
         stats.unconfirmed_elements = sum(m.elements for m in left)
-        if stats.refused_messages:
-            raise RefusedError(refusal_message(stats, self.settings), stats)
         return stats
+
+    def refused_and_dropped(self) -> bool:
+        dropped = (
+            self.stats.refused_messages > 0 and self.pub._disconnects > self.disconnects_before
+        )
+        self.stats.dropped_after_refusal = dropped
+        return dropped
+
+    def send(self, msg: Outgoing) -> None:
+        if self.rate:
+            ahead = self.started + self.sent_elements / self.rate - time.monotonic()
+            if ahead > 0:
+                self.settle(block=False)
+                time.sleep(ahead)
+        props = self._publish_properties([(SENT_AT_PROPERTY, sent_at_now())])
+        info = self.client.publish(msg.topic, msg.payload, qos=1, properties=props)
+        # NO_CONN: paho keeps QoS 1 messages and sends them after reconnecting.
+        if info.rc not in self._queued:
+            raise PublishError(
+                f"could not publish to {msg.topic}: {self._mqtt.error_string(info.rc)}"
+            )
+        self.outstanding[info.mid] = msg
+        self.sent_elements += msg.elements
+
+    def settle(self, block: bool) -> None:
+        """Take PUBACKs off the queue: all that are there, or (block) wait for one."""
+        deadline = time.monotonic() + self.pub.ack_timeout
+        while self.outstanding:
+            try:
+                if block:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise PublishError(
+                            f"the broker at {self.pub.settings.url} stopped acknowledging: "
+                            f"{len(self.outstanding)} messages unconfirmed after "
+                            f"{self.pub.ack_timeout:g}s"
+                        )
+                    mid, reason = self.acks.get(timeout=min(remaining, 1.0))
+                else:
+                    mid, reason = self.acks.get_nowait()
+            except queue.Empty:
+                if block:
+                    continue
+                return
+            if mid is _DISCONNECTED:
+                self.fruitless += 1
+                if self.fruitless >= MAX_FRUITLESS_DISCONNECTS:
+                    raise PublishError(
+                        f"the broker at {self.pub.settings.url} closed the connection "
+                        f"{self.fruitless} times while {len(self.outstanding)} messages were "
+                        "in flight, without acknowledging them. Mosquitto does this when "
+                        "the user may not publish on a topic (ACL) or a message is too "
+                        f"large: check the user in {MQTT_URL_ENV} and the messages' "
+                        "lab_id / actor_id"
+                    )
+                if block and self.refused_and_dropped():
+                    return
+                continue
+            self.fruitless = 0
+            msg = self.outstanding.pop(mid, None)
+            if msg is None:
+                continue
+            stats = self.stats
+            if reason.value == _NO_MATCHING_SUBSCRIBERS:
+                stats.no_subscribers.append(msg)
+            elif reason.is_failure:
+                stats.refused_messages += 1
+                stats.refused_elements += msg.elements
+                stats.refusals[f"{reason.getName()} (0x{reason.value:02X})"] += 1
+                if len(stats.refused_topics) < 5 and msg.topic not in stats.refused_topics:
+                    stats.refused_topics.append(msg.topic)
+            else:
+                stats.elements += msg.elements
+                stats.messages += 1
+            if self.progress is not None:
+                self.progress(msg.elements)
+            if block:
+                return
+
+    def drain(self) -> bool:
+        """Wait for every outstanding PUBACK; False if the broker dropped us after a
+        refusal (then waiting longer is pointless)."""
+        while self.outstanding and not self.refused_and_dropped():
+            self.settle(block=True)
+        return not self.refused_and_dropped()
+
+    def dropped_soon(self, wait: float = 1.0) -> bool:
+        """After a first refusal: does the broker close the connection (Mosquitto)?"""
+        deadline = time.monotonic() + wait
+        while not self.refused_and_dropped() and time.monotonic() < deadline:
+            try:
+                self.acks.get(timeout=0.05)  # nothing else is in flight after a drain
+            except queue.Empty:
+                continue
+        return self.refused_and_dropped()
 
 
 def refusal_message(stats: PublishStats, settings: MqttSettings) -> str:

@@ -28,6 +28,7 @@ SCHEMA_FILES: dict[str, str] = {
     "chain_event": "chain-event.v1.json",
     "location": "location.v1.json",
     "product": "product.v1.json",
+    "withdrawal_report": "withdrawal-report.v1.json",
 }
 MAX_REASONS = 50  # per element; a message with more errors says how many were left out
 
@@ -58,12 +59,7 @@ def _is_uuid(value: object) -> bool:
 def _is_datetime(value: object) -> bool:
     """A real instant with an offset (the schemas' pattern pins the RFC 3339 shape;
     this rejects what the pattern cannot, such as 2026-02-30)."""
-    if not isinstance(value, str):
-        return True
-    try:
-        return datetime.fromisoformat(value).tzinfo is not None
-    except ValueError:
-        return False
+    return not isinstance(value, str) or instant(value) is not None
 
 
 FORMATS: dict[str, Callable[[object], bool]] = {"uuid": _is_uuid, "date-time": _is_datetime}
@@ -386,9 +382,14 @@ def instant(value: object) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def pointer_token(part: object) -> str:
+    """One reference token of a JSON Pointer, escaped (RFC 6901: ~ as ~0, / as ~1)."""
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
 def pointer(parts: Iterable[object]) -> str:
     """A JSON Pointer (RFC 6901) to the offending field; "" is the whole message."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "".join("/" + pointer_token(p) for p in parts)
 
 
 def _field(path: str) -> str:

@@ -23,7 +23,9 @@ REGISTRY_SENDER = "registry"
 UNKNOWN_SENDER = "unknown"
 MAX_SENDER_ID_LENGTH = 128
 
-TopicKind = Literal["lab_result", "chain_event", "epcis", "location", "product"]
+TopicKind = Literal[
+    "lab_result", "chain_event", "epcis", "location", "product", "withdrawal_report"
+]
 
 INBOUND_FILTERS: tuple[str, ...] = (
     f"{PREFIX}/labs/+/results",
@@ -31,6 +33,7 @@ INBOUND_FILTERS: tuple[str, ...] = (
     f"{PREFIX}/epcis/+",
     f"{PREFIX}/registry/locations",
     f"{PREFIX}/registry/products",
+    f"{PREFIX}/chain/+/withdrawals",
 )
 # What a sender may publish on, for error messages (one line each).
 INBOUND_TOPICS_HELP: tuple[str, ...] = (
@@ -39,9 +42,11 @@ INBOUND_TOPICS_HELP: tuple[str, ...] = (
     f"{PREFIX}/epcis/{{actor_id}}",
     f"{PREFIX}/registry/locations",
     f"{PREFIX}/registry/products",
+    f"{PREFIX}/chain/{{actor_id}}/withdrawals",
 )
 
 _REGISTRY_KINDS: dict[str, TopicKind] = {"locations": "location", "products": "product"}
+_REGISTRY_LEVELS: dict[str, str] = {kind: level for level, kind in _REGISTRY_KINDS.items()}
 # A sender id is one topic level: no MQTT wildcards or level separator, no control
 # characters, no white space (the JSON Schemas' sender_id pattern says the same).
 _SENDER_ID = re.compile(rf"[^\s/+#\x00-\x1f\x7f]{{1,{MAX_SENDER_ID_LENGTH}}}")
@@ -54,6 +59,27 @@ def subscription_filters(shared: bool = True) -> list[str]:
     if shared:
         return [f"$share/{SHARE_GROUP}/{f}" for f in INBOUND_FILTERS]
     return list(INBOUND_FILTERS)
+
+
+def inbound_topic(kind: TopicKind, sender: str | None = None) -> str:
+    """The topic a sender publishes a message of this kind on (the inverse of
+    `parse_topic`); the registry topics name no sender. ValueError for a sender id
+    that cannot stand as one topic level, or an unknown kind."""
+    if kind in _REGISTRY_LEVELS:
+        return f"{PREFIX}/registry/{_REGISTRY_LEVELS[kind]}"
+    if kind not in _SENDER_TOPICS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    if not valid_sender_id(sender):
+        raise ValueError(f"{sender!r} is not a sender id that can stand in a topic")
+    return _SENDER_TOPICS[kind].format(prefix=PREFIX, sender=sender)
+
+
+_SENDER_TOPICS: dict[str, str] = {
+    "lab_result": "{prefix}/labs/{sender}/results",
+    "chain_event": "{prefix}/chain/{sender}/events",
+    "epcis": "{prefix}/epcis/{sender}",
+    "withdrawal_report": "{prefix}/chain/{sender}/withdrawals",
+}
 
 
 def valid_sender_id(sender_id: object) -> bool:
@@ -76,6 +102,8 @@ def parse_topic(topic: object) -> tuple[TopicKind, str] | None:
             return "lab_result", sender
         case ["chain", sender, "events"] if valid_sender_id(sender):
             return "chain_event", sender
+        case ["chain", sender, "withdrawals"] if valid_sender_id(sender):
+            return "withdrawal_report", sender
         case ["epcis", sender] if valid_sender_id(sender):
             return "epcis", sender
         case ["registry", which] if which in _REGISTRY_KINDS:
@@ -103,3 +131,21 @@ def alert_topic(city: str) -> str:
 def alert_cap_topic(city: str) -> str:
     """The same alert as OASIS CAP 1.2 XML."""
     return f"{PREFIX}/alerts/{_city(city)}/cap"
+
+
+# What an emergency office subscribes to: every city's alerts, JSON and CAP.
+ALERTS_FILTER = f"{PREFIX}/alerts/#"
+
+
+def notice_topic(actor_id: str) -> str:
+    """A withdrawal notice to one business (spec 6; foodtrace.withdrawals)."""
+    if not valid_sender_id(actor_id):
+        raise ValueError(f"{actor_id!r} cannot stand as a topic level")
+    return f"{PREFIX}/notices/{actor_id}"
+
+
+def withdrawal_report_topic(actor_id: str) -> str:
+    """Where a business answers its withdrawal notices (spec 6)."""
+    if not valid_sender_id(actor_id):
+        raise ValueError(f"{actor_id!r} cannot stand as a topic level")
+    return f"{PREFIX}/chain/{actor_id}/withdrawals"

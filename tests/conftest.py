@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from devservices import MosquittoBroker
 
 from foodtrace.db import connect, migrate
-from foodtrace.devservices import MosquittoBroker
 
 ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[2] / "shared"

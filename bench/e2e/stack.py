@@ -3,7 +3,7 @@
 Throwaway databases (foodtrace, migrated; Airflow metadata) on the PostgreSQL
 server at FOODTRACE_TEST_PG_URL, a Mosquitto with the project's configuration, one
 `foodtrace ingest` worker, and Airflow 3's own processes (api-server, scheduler with
-LocalExecutor, dag-processor, triggerer) running the repository's dags/. The
+LocalExecutor, dag-processor, triggerer) running the packaged DAGs (dags/). The
 scheduler starts as docker-compose starts it: `python -m foodtrace.pipeline.preload
 scheduler` (the pipeline's code imported before the LocalExecutor forks its
 workers; `preload="off"` runs plain `airflow scheduler`). Every process runs in its
@@ -33,8 +33,12 @@ import psycopg
 
 from foodtrace.config import parse_mqtt_url
 from foodtrace.db import connect, migrate
-from foodtrace.devservices import REPO_ROOT, MosquittoBroker, free_port
+from foodtrace.embedded import free_port
+from foodtrace.pipeline.airflow_run import dags_folder
 from foodtrace.pipeline.steps import WAIT_APPLICATION_NAME
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # test helpers
+from devservices import MosquittoBroker  # tests/devservices.py
 
 ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 VENV_BIN = Path(sys.executable).parent
@@ -217,7 +221,7 @@ class Stack:
             {
                 "AIRFLOW_HOME": str(home),
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),  # the packaged DAGs
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url(self.airflow_db, "psycopg2"),

@@ -47,10 +47,12 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from foodtrace.db import connect, migrate
-from foodtrace.devservices import MosquittoBroker
 from foodtrace.epcis_api import paging
 from foodtrace.epcis_api.auth import Principal
 from foodtrace.epcis_api.query import events_statement, parse_query
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # test helpers
+from devservices import MosquittoBroker  # tests/devservices.py
 
 ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACTOR = "packer-gz-01"

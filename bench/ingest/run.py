@@ -32,7 +32,9 @@ import psutil
 import psycopg
 
 from foodtrace.db import connect, migrate
-from foodtrace.devservices import MosquittoBroker
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # test helpers
+from devservices import MosquittoBroker  # tests/devservices.py
 
 ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 LAB = "lab-gz-01"

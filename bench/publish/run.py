@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,8 +29,10 @@ from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
 from foodtrace.ingest.publish import Publisher, plan
 
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import MosquittoBroker
 from foodtrace.simulate import simulate_day
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # test helpers
+from devservices import MosquittoBroker  # tests/devservices.py
 
 
 def naive(settings, outgoing) -> float:

@@ -71,6 +71,7 @@ def compute(
 
 
 def fetch_places(conn: psycopg.Connection, location_ids: list[str]) -> dict[str, Place]:
+    """The master data of the named locations (the one lookup: alerts and the FSMA export)."""
     rows = conn.execute(
         "SELECT location_id, name, kind, city, lat, lon FROM core.locations "
         "WHERE location_id = ANY(%s)",

@@ -17,8 +17,10 @@ from typing import Any
 
 import psycopg
 
+from foodtrace.jsonvalues import json_number as number  # alerts' callers import it here
+from foodtrace.reference import MASS_UNITS_TO_MG_PER_KG
+
 KINDS: tuple[str, ...] = ("mrl", "contaminant_max", "prohibited", "vet_drug_mrl")
-MASS_UNITS_TO_MG_PER_KG: dict[str, Decimal] = {"mg/kg": Decimal(1), "ug/kg": Decimal("0.001")}
 _MAX_TREE_DEPTH = 32  # a cycle in bad category data must not loop forever
 
 
@@ -145,13 +147,3 @@ def load(conn: psycopg.Connection) -> LimitsTable:
     limits = [Limit(*row) for row in conn.execute(_LIMITS_SQL).fetchall()]
     parents = dict(conn.execute("SELECT category, parent FROM core.food_categories").fetchall())
     return LimitsTable.build(limits, parents)
-
-
-def number(value: Decimal | None) -> int | float | None:
-    """Decimal -> JSON number without float noise (0.1 stays 0.1, 12 stays 12)."""
-    if value is None:
-        return None
-    normal = value.normalize()
-    if normal == normal.to_integral_value():
-        return int(normal)
-    return float(normal)

@@ -26,14 +26,16 @@ from psycopg.types.json import Jsonb
 
 from foodtrace.alerts import cap
 from foodtrace.config import MqttSettings
+from foodtrace.ingest.topics import alert_cap_topic, alert_topic
 from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
 
-TOPIC_PREFIX = "foodtrace/v1/alerts"
 _DELIVER_LOCK = 0x46_54_4F_42  # "FTOB": one deliverer at a time keeps the order per city
 
 
 def topics(city: str) -> tuple[str, str]:
-    return f"{TOPIC_PREFIX}/{city}", f"{TOPIC_PREFIX}/{city}/cap"
+    """(JSON topic, CAP topic) of a city (ingest/topics.py); ValueError for a city
+    that is not one of foodtrace.reference.CITY_CODES."""
+    return alert_topic(city), alert_cap_topic(city)
 
 
 def prior_messages(conn: psycopg.Connection, alert_id: Any) -> dict[str, list[cap.CapRef]]:
@@ -149,7 +151,12 @@ def _publish_all(
     failures: list[str] = []
     try:
         for row in pending:
-            json_topic, cap_topic = topics(row.city)
+            try:
+                json_topic, cap_topic = topics(row.city)
+            except ValueError as exc:  # not a city of the contract: stays queued, named
+                _record(conn, row.outbox_id, str(exc))
+                failures.append(f"outbox {row.outbox_id} ({row.city}): {exc}")
+                continue
             body = json.dumps(row.json_payload, ensure_ascii=False).encode()
             infos = [
                 client.publish(json_topic, body, qos=1),

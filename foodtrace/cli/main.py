@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "pipeline",
     "trace",
     "alerts",
+    "withdrawals",
     "export",
     "scorecard",
     "grafana",

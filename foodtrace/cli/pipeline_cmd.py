@@ -2,10 +2,11 @@
 
 Runs the pipeline once over what has landed and waits for it:
 validate + promote -> link the lot graph -> raise alerts (and publish them when
-FOODTRACE_MQTT_URL is set). By default the real Airflow DAGs of dags/ run, in
-this process, with `dag.test()` on a private SQLite metadata database under
---out (start-up takes some seconds). `--direct` calls the same steps without
-Airflow (foodtrace.pipeline.run_once): quicker, same results.
+FOODTRACE_MQTT_URL is set). By default the real Airflow DAGs run (the ones shipped
+in the package, or --dags-folder), in this process, with `dag.test()` on a private
+SQLite metadata database under --out (start-up takes some seconds). `--direct`
+calls the same steps without Airflow (foodtrace.pipeline.run_once): quicker, same
+results.
 
 Prints a summary per step and the path of the validation report (HTML).
 Exit codes: 0 done, 1 a step failed, 2 configuration or database unreachable.
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from foodtrace.cli.output import add_json_flag, print_json
+from foodtrace.config import DAGS_FOLDER_ENV
 
 OUT_DIR_ENV = "FOODTRACE_OUT_DIR"
 
@@ -48,6 +50,13 @@ def register(sub) -> None:
         help=f"output folder for the Airflow home and the validation reports "
         f"(default ${OUT_DIR_ENV} or ./out/pipeline)",
     )
+    run.add_argument(
+        "--dags-folder",
+        type=Path,
+        default=None,
+        help=f"the folder of DAG files to run (default ${DAGS_FOLDER_ENV} or the DAGs "
+        "shipped in the package)",
+    )
     run.set_defaults(handler=run_pipeline)
 
 
@@ -68,7 +77,10 @@ def run_pipeline(args) -> int:
         else:
             from foodtrace.pipeline.airflow_run import run_dags
 
-            report = run_dags(url, home=out / "airflow-home", report_dir=report_dir)
+            dags = args.dags_folder or os.environ.get(DAGS_FOLDER_ENV) or None
+            report = run_dags(
+                url, home=out / "airflow-home", report_dir=report_dir, dags=dags
+            )
     except psycopg.OperationalError as exc:
         print(
             f"foodtrace: cannot reach the database: {str(exc).strip().splitlines()[0]}. "

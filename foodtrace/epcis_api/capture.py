@@ -190,7 +190,7 @@ class CaptureService:
 
     def capture(self, principal: Principal, body: bytes, behaviour: str) -> CaptureJob:
         created = datetime.now(UTC)
-        topic = f"{topics.PREFIX}/epcis/{principal.actor_id}"  # as the sender's MQTT login
+        topic = topics.inbound_topic("epcis", principal.actor_id)  # as the sender's MQTT login
         result = check_message(topic, body, max_bytes=self.settings.max_body_bytes, now=created)
         events = _event_ids(result)
         to_land = result

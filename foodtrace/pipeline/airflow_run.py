@@ -1,10 +1,12 @@
 """Run the DAGs once, in this process, the way `airflow dags test` does.
 
 `foodtrace pipeline run` uses this: a private AIRFLOW_HOME (SQLite metadata
-database, migrated once), the repository's dags/ folder, and `dag.test()` on each
-DAG in pipeline order, so the tasks that run are the DAGs' own tasks. Each step's
-result comes back from XCom. Airflow reads its configuration when it is first
-imported, so `configure_airflow` must run before anything imports airflow.
+database, migrated once), the DAG files shipped in the package (`foodtrace.dags`,
+built from the repository's dags/; `--dags-folder` or FOODTRACE_DAGS_FOLDER for
+others), and `dag.test()` on each DAG in pipeline order, so the tasks that run
+are the DAGs' own tasks. Each step's result comes back from XCom. Airflow reads
+its configuration when it is first imported, so `configure_airflow` must run
+before anything imports airflow.
 
 Retries are turned off for this interactive run (a failure is reported at once);
 under a scheduler the DAGs' own retries with backoff apply.
@@ -18,10 +20,11 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from foodtrace.devservices import REPO_ROOT
+from foodtrace.config import DAGS_FOLDER_ENV
 from foodtrace.pipeline.steps import AlertResult, LinkResult, PipelineReport, ValidateResult
 
 # Pipeline order of the batch path (one DAG per step, chained by assets; a manual
@@ -42,12 +45,27 @@ class PipelineRunError(RuntimeError):
     """A DAG run did not succeed; the message names the DAG and the failed tasks."""
 
 
-def dags_folder() -> Path:
-    return REPO_ROOT / "dags"
+def dags_folder(folder: Path | str | None = None) -> Path:
+    """The folder of DAG files to run: `folder` when given, else the packaged one.
+
+    The packaged folder is `foodtrace.dags` (the repository's dags/, shipped in the
+    wheel; in an editable install the checkout's dags/ itself), found through
+    importlib.resources, so an installed package needs no checkout.
+    """
+    if folder is not None:
+        return Path(folder).expanduser().resolve()
+    packaged = files("foodtrace.dags")
+    if not isinstance(packaged, Path) or not packaged.is_dir():
+        # Airflow parses a folder on disk; a zipped install has none.
+        raise PipelineRunError(
+            f"the packaged DAGs are not a folder on disk ({packaged!r}); "
+            f"set {DAGS_FOLDER_ENV} or pass --dags-folder"
+        )
+    return packaged
 
 
-def configure_airflow(home: Path) -> None:
-    """Point Airflow at `home` (SQLite metadata DB) and the project's dags/.
+def configure_airflow(home: Path, dags: Path | str | None = None) -> None:
+    """Point Airflow at `home` (SQLite metadata DB) and the DAG files (dags_folder).
 
     Must run before airflow is imported; if it already was (e.g. inside a test
     session that configured it), the existing configuration is kept when it points
@@ -67,7 +85,7 @@ def configure_airflow(home: Path) -> None:
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(dags)),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get(
                 "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
@@ -90,10 +108,11 @@ def ensure_metadata_db(home: Path) -> None:
     marker.write_text(airflow_version)
 
 
-def load_dags() -> dict[str, Any]:
+def load_dags(dags: Path | str | None = None) -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(dags_folder()))
+    folder = dags_folder(dags)
+    bag = DagBag(dag_folder=str(folder))
     if bag.import_errors:
         detail = "; ".join(
             f"{path}: {err.splitlines()[-1]}" for path, err in bag.import_errors.items()
@@ -101,7 +120,7 @@ def load_dags() -> dict[str, Any]:
         raise PipelineRunError(f"the DAG files do not import: {detail}")
     missing = [d for d in ALL_DAG_IDS if d not in bag.dags]
     if missing:
-        raise PipelineRunError(f"DAGs not found in {dags_folder()}: {', '.join(missing)}")
+        raise PipelineRunError(f"DAGs not found in {folder}: {', '.join(missing)}")
     return bag.dags
 
 
@@ -167,16 +186,24 @@ def run_dag(dag: Any, result_task: str) -> dict[str, Any]:
     return outcome.result
 
 
-def run_dags(database_url: str, *, home: Path, report_dir: Path | None = None) -> PipelineReport:
-    """Run validate -> link -> alert DAGs once over what has landed; wait for each."""
+def run_dags(
+    database_url: str,
+    *,
+    home: Path,
+    report_dir: Path | None = None,
+    dags: Path | str | None = None,
+) -> PipelineReport:
+    """Run validate -> link -> alert DAGs once over what has landed; wait for each.
+
+    `dags`: the folder of DAG files (default: the ones shipped in the package)."""
     os.environ["FOODTRACE_DATABASE_URL"] = database_url  # the tasks connect with it
     if report_dir is not None:
         os.environ["FOODTRACE_REPORT_DIR"] = str(report_dir)
-    configure_airflow(home)
+    configure_airflow(home, dags)
     with _quiet():
         ensure_metadata_db(home)
-        dags = load_dags()
-        results = {dag_id: run_dag(dags[dag_id], task) for dag_id, task in DAG_ORDER}
+        loaded = load_dags(dags)
+        results = {dag_id: run_dag(loaded[dag_id], task) for dag_id, task in DAG_ORDER}
     return PipelineReport(
         validate=ValidateResult.from_dict(results["foodtrace_validate"]),
         link=LinkResult.from_dict(results["foodtrace_link"]),

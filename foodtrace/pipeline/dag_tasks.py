@@ -20,6 +20,7 @@ from foodtrace.pipeline.steps import (
     link_step,
     validate_step,
     wait_for_landing,
+    withdrawal_step,
 )
 
 
@@ -80,6 +81,10 @@ def link(*, outlet_events: Any = None) -> dict[str, Any]:
 
 def alert() -> dict[str, Any]:
     return alert_step().as_dict()
+
+
+def withdrawals() -> dict[str, Any]:
+    return withdrawal_step().as_dict()
 
 
 def lab_lane(

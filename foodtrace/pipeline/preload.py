@@ -43,6 +43,7 @@ STEP_MODULES = (
     "foodtrace.alerts.rescope",
     "foodtrace.alerts.outbox",
     "foodtrace.mqtt_publish",
+    "foodtrace.ingest.mqtt_client",  # the outboxes' client factory (imported lazily)
     # what a task process runs before and around the task function
     "airflow.sdk.execution_time.task_runner",
     "airflow.sdk.execution_time.supervisor",

@@ -118,6 +118,26 @@ class AlertResult:
 
 
 @dataclass(frozen=True)
+class WithdrawalResult:
+    linked: int = 0  # withdrawal reports linked to their notice
+    rejected: int = 0  # unknown notice / wrong recipient (quarantined)
+    findings: int = 0
+    reissued: int = 0  # notices the alert path failed to issue, issued by the sweep
+    overdue: int = 0  # notices that went overdue now
+    escalations: list[str] = field(default_factory=list)  # CAP identifiers queued
+    delivered: int | None = None  # notices + escalations published; None: no MQTT
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WithdrawalResult:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
 class PipelineReport:
     validate: ValidateResult
     link: LinkResult
@@ -283,6 +303,7 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
         if settings is not None:
             delivered = _deliver_alerts(conn, settings)
             _tell_senders(conn, settings)
+            _deliver_notices(conn, settings)
     return AlertResult(
         alerts=[str(a) for a in changed],
         rescoped=[str(a) for a in rescoped],
@@ -291,6 +312,33 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
         started_at=started_at,
         finished_at=time.time(),
     )
+
+
+def _deliver_notices(conn, settings: MqttSettings) -> int:
+    """Withdrawal notices the alert versions just issued (foodtrace.withdrawals)."""
+    from foodtrace.withdrawals.step import deliver_pending
+
+    return deliver_pending(conn, settings)
+
+
+def withdrawal_step(
+    database_url: str | None = None,
+    *,
+    mqtt: MqttSettings | None = None,
+    now: datetime | None = None,
+) -> WithdrawalResult:
+    """Pipeline step 4 (the sweep): link withdrawal reports to their notices, mark
+    overdue notices and escalate them to the city's emergency office, publish the
+    notices and escalations (foodtrace.withdrawals.step). `now`: the clock."""
+    from foodtrace.withdrawals.step import run
+
+    started_at = time.time()
+    settings = mqtt or mqtt_settings(required=False)
+    with _connect(database_url) as conn:
+        out = run(conn, settings, now=now)
+        if settings is not None:
+            _tell_senders(conn, settings)  # what the reports' senders are told
+    return WithdrawalResult(started_at=started_at, finished_at=time.time(), **out)
 
 
 def graph_lock(conn) -> contextlib.AbstractContextManager[None]:

@@ -20,6 +20,8 @@ from uuid import UUID
 
 import psycopg
 
+from foodtrace.jsonvalues import json_number
+
 DIRECTIONS: tuple[str, ...] = ("up", "down", "both")
 DEFAULT_MAX_DEPTH = 64
 
@@ -57,7 +59,7 @@ class TracedLot(NamedTuple):
             "depth": self.depth,
             "reached_from": self.reached_from,
             "location_id": self.location_id,
-            "quantity": _number(self.quantity),
+            "quantity": json_number(self.quantity),
             "unit": self.unit,
             "is_root": self.is_root,
         }
@@ -93,7 +95,7 @@ class LotLocation(NamedTuple):
             "kind": self.kind,
             "city": self.city,
             "role": self.role,
-            "quantity": _number(self.quantity),
+            "quantity": json_number(self.quantity),
             "unit": self.unit,
             "event_time": self.event_time.isoformat(),
             "counterparty_location_id": self.counterparty_location_id,
@@ -170,7 +172,7 @@ class Trace:
             "lot_code": self.lot.lot_code,
             "product_code": self.lot.product_code,
             "location_id": self.lot.location_id,
-            "quantity": _number(self.lot.quantity),
+            "quantity": json_number(self.lot.quantity),
             "unit": self.lot.unit,
             "is_root": self.lot.is_root,
             "direction": self.direction,
@@ -369,10 +371,3 @@ def impact_of(t: Trace) -> Impact:
         source_locations=sorted(sources),
         depth_capped=t.depth_capped,
     )
-
-
-def _number(value: Decimal | None) -> int | float | None:
-    """Decimal -> a JSON number (an int when whole, so 12 stays 12)."""
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)

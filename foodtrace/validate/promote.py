@@ -66,6 +66,7 @@ from foodtrace.reference import ANALYTES, FOOD_CATEGORIES, QUANTITY_UNITS
 from foodtrace.validate import sql
 from foodtrace.validate.decide import Decision, RuleResult, RuleTally, decide
 from foodtrace.validate.report import RunReport, write_report
+from foodtrace.validate.retractions import promote_declarations
 from foodtrace.validate.rules import (
     AQUATIC_CATEGORIES,
     CHAIN_EVENTS,
@@ -123,6 +124,7 @@ class PromoteStats:
     kinds: dict[str, KindStats] = field(default_factory=dict)
     report_path: str | None = None
     seconds: float = 0.0
+    retractions: int = 0  # EPCIS error declarations recorded (retractions.py)
 
     def _sum(self, attr: str) -> int:
         return sum(getattr(k, attr) for k in self.kinds.values())
@@ -161,6 +163,7 @@ class PromoteStats:
             "engines": self.engines,
             "report_path": self.report_path,
             "seconds": self.seconds,
+            "retractions": self.retractions,
             "kinds": {name: asdict(k) for name, k in self.kinds.items()},
         }
 
@@ -296,6 +299,8 @@ def validate_and_promote(
                 run = _process_kind(conn, kind, now, batch_size, stats, engine)
                 if run is not None:
                     runs.append(run)
+                if kind.name == "chain_event":  # EPCIS error declarations (retractions.py)
+                    stats.retractions += promote_declarations(conn)
     if runs and write_reports:
         try:
             path = write_report(report_dir or default_report_dir(), runs, datetime.now(UTC))

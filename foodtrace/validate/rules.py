@@ -34,6 +34,7 @@ from foodtrace.reference import (
     EVENT_TYPES,
     FOOD_CATEGORIES,
     LOCATION_KINDS,
+    MAX_CLOCK_SKEW,
     RESULTS,
     TEST_KINDS,
     UNITS,
@@ -51,7 +52,7 @@ PRODUCTS = "foodtrace.products"
 SUITES: tuple[str, ...] = (CHAIN_EVENTS, LAB_RESULTS, LOCATIONS, PRODUCTS)
 
 # Tolerances and sanity bounds.
-CLOCK_SKEW_S = 300.0  # a timestamp up to 5 minutes ahead of our clock is not "future"
+CLOCK_SKEW_S = MAX_CLOCK_SKEW.total_seconds()  # ahead of our clock, not yet "future"
 MASS_BALANCE_TOLERANCE = 0.05  # outputs / shipments may exceed what went in by 5 %
 PERCENT_ANALYTES: frozenset[str] = frozenset({"organophosphates_carbamates"})  # enzyme inhibition
 DEFAULT_CAP_MG_PER_KG = 1_000.0  # 0.1 % of the sample: far above any real residue

@@ -15,6 +15,25 @@ Parameters are always bound (%(name)s); lists travel as arrays.
 
 from __future__ import annotations
 
+from foodtrace.reference import MASS_UNITS_TO_MG_PER_KG
+
+
+def mg_per_kg(value: str, unit: str, *, convert: str = "{}") -> str:
+    """The SQL of `value` (in `unit`) in mg/kg, NULL for any other unit, generated from
+    reference.MASS_UNITS_TO_MG_PER_KG (the factors alerts/limits.py uses): a factor
+    1/n is a division by n, exact in numeric. `convert` wraps each converted value."""
+    whens = []
+    for name, factor in MASS_UNITS_TO_MG_PER_KG.items():
+        if factor == 1:
+            expr = value
+        else:
+            divisor = 1 / factor
+            assert divisor == divisor.to_integral_value(), name
+            expr = convert.format(f"{value} / {divisor:f}")
+        whens.append(f"WHEN '{name}' THEN {expr}")
+    return f"CASE {unit} {' '.join(whens)} END"
+
+
 # --- the run's snapshot of the queue ------------------------------------------------
 
 DROP_ORPHANS = """
@@ -432,7 +451,7 @@ CROSS JOIN LATERAL (SELECT l.payload AS p) x""",
     "ANALYZE ft_lab (message_id, lot_code, sampled_location_id, analyte)",
 )
 
-FRAME_LAB = """
+FRAME_LAB = f"""
 SELECT b.message_id::text AS message_id,
        b.sample_id, b.lot_code, b.sampled_location_id, b.test_kind, b.method, b.analyte,
        b.value::float8 AS value, b.unit, b.result,
@@ -444,7 +463,7 @@ SELECT b.message_id::text AS message_id,
        CASE WHEN b.unit = '%%' AND NOT coalesce(b.analyte = ANY(%(percent_analytes)s), false)
             THEN b.unit END AS unit_mismatch,
        cap.cap AS cap_mg_per_kg,
-       (CASE b.unit WHEN 'mg/kg' THEN b.value WHEN 'ug/kg' THEN b.value / 1000 END
+       ({mg_per_kg("b.value", "b.unit")}
         / cap.cap)::float8 AS value_cap_ratio,
        CASE WHEN b.lot_code IS NOT NULL AND lot.lot_code IS NULL THEN b.lot_code END AS unknown_lot,
        CASE WHEN b.sampled_location_id IS NOT NULL AND loc.location_id IS NULL
@@ -468,7 +487,7 @@ INSERT INTO core.lab_results (message_id, tested_at, lab_id, sample_id, lot_code
 SELECT b.message_id, b.tested_at, b.lab_id, b.sample_id, b.lot_code,
        coalesce(b.product_code, lot.product_code), b.sampled_at, b.sampled_location_id,
        b.test_kind, b.method, b.analyte, b.value, b.unit,
-       CASE b.unit WHEN 'mg/kg' THEN b.value WHEN 'ug/kg' THEN trim_scale(b.value / 1000) END,
+       {mg_per_kg("b.value", "b.unit", convert="trim_scale({})")},
        b.result, b.operator, b.instrument
 FROM ft_lab b {_PROMOTED.format(alias="b")}
 LEFT JOIN core.lots lot ON lot.lot_code = b.lot_code

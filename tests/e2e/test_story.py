@@ -26,11 +26,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from devservices import MosquittoBroker
 from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
 
 from foodtrace.alerts.cap import validate as validate_cap
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import MosquittoBroker
 from foodtrace.simulate import simulate_day
 
 SEED, SCALE = 2026, "0.3"

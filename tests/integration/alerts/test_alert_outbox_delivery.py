@@ -7,10 +7,10 @@ import json
 import threading
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 from alerts_helpers import Chain, run_pipeline
-from paho.mqtt.enums import CallbackAPIVersion
+from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
+from foodtrace.ingest.topics import ALERTS_FILTER
 
 from foodtrace.alerts import cap
 from foodtrace.alerts.outbox import DeliveryError, deliver
@@ -24,17 +24,11 @@ class Subscriber:
         self.messages: list[tuple[str, bytes]] = []
         self._ready = threading.Event()
         settings = parse_mqtt_url(broker.url("emergency-office"))
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id="emergency-office-test",
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.username_pw_set(settings.username, settings.password)
+        self.client = make_client(settings, "emergency-office-test")
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
-        self.client.on_connect = lambda c, *a: c.subscribe("foodtrace/v1/alerts/#", qos=1)
-        self.client.connect(settings.host, settings.port)
-        self.client.loop_start()
+        self.client.on_connect = lambda c, *a: c.subscribe(ALERTS_FILTER, qos=1)
+        connect_and_wait(self.client, settings)
         assert self._ready.wait(10), "subscription not acknowledged"
 
     def wait_for(self, count: int, timeout: float = 10) -> None:

@@ -118,7 +118,9 @@ def test_trace_explorer_follows_the_lot(
 def test_lot_text_is_quoted_not_executed(reader_conn: psycopg.Connection) -> None:
     hostile = "x'); DROP TABLE core.alerts; --"
     results = _run(reader_conn, "trace", hostile)
-    assert all(r.ok and r.rows == 0 for r in results if "trace_" in r.sql)
+    traced = [r for r in results if "trace_" in r.sql]
+    assert traced, "no trace panel ran the hostile lot text"
+    assert all(r.ok and r.rows == 0 for r in traced)
     assert reader_conn.execute("SELECT count(*) FROM core.alerts").fetchone()[0] > 0
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from devservices import free_port, wait_for_port
 from paho.mqtt.enums import CallbackAPIVersion
-
-from foodtrace.devservices import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[3]
 ENTRYPOINT = REPO / "deploy" / "mosquitto" / "entrypoint.sh"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from devservices import MosquittoBroker
 from epcis_api_helpers import rows, serving
 from epcis_gs1 import assert_valid
 from foodtrace.ingest.consumer import ConsumerConfig
@@ -18,7 +19,6 @@ from foodtrace.ingest.epcis import map_document
 from ingest_helpers import Publisher, RunningConsumer, as_ingest_role, wait_until
 
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import MosquittoBroker
 from foodtrace.pipeline.steps import validate_step
 
 FARM = "farm-zq-01"

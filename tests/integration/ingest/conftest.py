@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from devservices import MosquittoBroker
 from ingest_helpers import ConsumerProcess, Publisher, RunningConsumer, as_ingest_role
 
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import MosquittoBroker
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from devservices import REPO_ROOT
+from foodtrace.ingest.mqtt_client import connect_and_wait, make_client, publish_properties
 
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import REPO_ROOT
 
 INGEST_ROLE = "foodtrace_ingest"
 
@@ -147,17 +146,11 @@ class Publisher:
 
     def __init__(self, url: str) -> None:
         s = parse_mqtt_url(url)
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"test-pub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
-        self.client.username_pw_set(s.username, s.password)
+        self.client = make_client(s, f"test-pub-{uuid.uuid4().hex[:8]}")
         self.received: list[mqtt.MQTTMessage] = []
         self._lock = threading.Lock()
         self.client.on_message = self._on_message
-        self.client.connect(s.host, s.port)
-        self.client.loop_start()
+        connect_and_wait(self.client, s)
 
     def _on_message(self, client, userdata, message) -> None:
         with self._lock:
@@ -175,8 +168,7 @@ class Publisher:
             return list(self.received)
 
     def send(self, topic: str, payload: Any, *, sent_at: datetime | None = None) -> None:
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = ("sent_at", _ts(sent_at or datetime.now(UTC)))
+        props = publish_properties([("sent_at", _ts(sent_at or datetime.now(UTC)))])
         info = self.client.publish(topic, encode(payload), qos=1, properties=props)
         info.wait_for_publish(10)
         assert info.is_published(), f"broker did not acknowledge a publish to {topic}"

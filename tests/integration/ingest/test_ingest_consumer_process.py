@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devservices import PostgresCluster
 from ingest_helpers import as_ingest_role, lab_result, landed, scalar, wait_until
 
 from foodtrace.db import connect, migrate
-from foodtrace.devservices import PostgresCluster
 
 LAB_TOPIC = "foodtrace/v1/labs/lab-gz-01/results"
 

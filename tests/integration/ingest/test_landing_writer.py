@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from devservices import free_port
 from foodtrace.ingest.landing import (
     LandingItem,
     LandingWriter,
@@ -21,7 +22,6 @@ from foodtrace.ingest.landing import (
 from foodtrace.ingest.messages import Accepted, EdgeResult, EpcisDocument, Reason, Rejected
 
 from foodtrace.db import connect
-from foodtrace.devservices import free_port
 
 INGEST_ROLE = "foodtrace_ingest"
 

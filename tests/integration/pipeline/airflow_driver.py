@@ -22,7 +22,7 @@ RESULT_TASK = {
     "foodtrace_validate": "validate",
     "foodtrace_link": "link",
     "foodtrace_alert": "alert",
-    # the lab-result lane: one task, the three steps; the sweep: its last step
+    # the lab-result lane: one task, the three steps; the sweep: its alert step
     "foodtrace_lab_results": "lab_result_to_alert",
     "foodtrace_sweep": "alert",
 }

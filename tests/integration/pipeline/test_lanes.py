@@ -1,6 +1,6 @@
 """The lanes: the lab-result lane validates lab results only, then links and
 alerts, in one task (which waits for the next lab result, except in a manual run
-or a retry); the sweep runs everything as validate >> link >> alert (dag.test(), in a subprocess, against the
+or a retry); the sweep runs everything as validate >> link >> alert >> withdrawals (dag.test(), in a subprocess, against the
 real PostgreSQL). Also the pieces the lanes rely on: wait_for_landing wakes for
 its kinds only, and alert delivery waits for another deliverer instead of leaving
 a fresh alert in the outbox."""
@@ -54,7 +54,9 @@ def test_lab_lane_then_sweep(fresh_db_url: str, airflow_home: Path) -> None:
     sweep, lane2 = run_driver(
         airflow_home, "run", "foodtrace_sweep", "foodtrace_lab_results", database_url=fresh_db_url
     )
-    assert sweep["tasks"] == {"validate": "success", "link": "success", "alert": "success"}
+    assert sweep["tasks"] == {
+        "validate": "success", "link": "success", "alert": "success", "withdrawals": "success"
+    }
     assert sweep["result"]["rescoped"]  # the late chain events widened the alert
     assert _count(fresh_db_url, "SELECT count(*) FROM core.events") == len(sim.chain_events)
     assert _count(fresh_db_url, "SELECT count(*) FROM landing.validation_queue") == 0

@@ -34,6 +34,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from devservices import MosquittoBroker
 from living_helpers import (
     DagSession,
     Ingest,
@@ -53,7 +54,6 @@ from living_helpers import (
     without_optional_kdes,
 )
 
-from foodtrace.devservices import MosquittoBroker
 from foodtrace.simulate import SimulatedDay, simulate_day
 from foodtrace.simulate.messy import make_messy
 

@@ -4,8 +4,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
-from foodtrace.devservices import MosquittoBroker
+from devservices import MosquittoBroker
 
 USERS = [
     "foodtrace-ingest",

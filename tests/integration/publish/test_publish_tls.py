@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devservices import MosquittoBroker
 from foodtrace.ingest.publish import PublishError, publish_file
 from publish_helpers import Recorder
 
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import MosquittoBroker
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from devservices import MosquittoBroker
 from foodtrace.ingest.publish import (
     Publisher,
     PublishError,
@@ -19,7 +20,6 @@ from publish_helpers import Recorder, elements
 
 from foodtrace.cli.main import main
 from foodtrace.config import parse_mqtt_url
-from foodtrace.devservices import MosquittoBroker
 
 
 def lab_result(lab_id: str, n: int) -> dict:

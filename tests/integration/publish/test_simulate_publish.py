@@ -8,11 +8,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from devservices import MosquittoBroker
 from foodtrace.ingest.publish import topic_for as _topic
 from publish_helpers import Recorder, elements
 
 from foodtrace.cli.main import main
-from foodtrace.devservices import MosquittoBroker
 from foodtrace.simulate import simulate_day
 
 DAY = "2026-11-27"

@@ -64,6 +64,7 @@ def test_subscriptions_cover_every_inbound_topic_in_one_shared_group() -> None:
         "foodtrace/v1/epcis/+",
         "foodtrace/v1/registry/locations",
         "foodtrace/v1/registry/products",
+        "foodtrace/v1/chain/+/withdrawals",
     }
 
 

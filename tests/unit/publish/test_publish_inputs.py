@@ -7,9 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from foodtrace.ingest.mqtt_client import publish_properties
 from foodtrace.ingest.publish import (
+    SENT_AT_PROPERTY,
     InputError,
-    SentAtProperties,
     parse_csv,
     plan,
     read_records,
@@ -164,5 +165,7 @@ def test_sent_at_properties_pack_like_paho() -> None:
     stamp = sent_at_now()
     reference = Properties(PacketTypes.PUBLISH)
     reference.UserProperty = ("sent_at", stamp)
-    assert SentAtProperties(stamp).pack() == reference.pack()
+    props = publish_properties([(SENT_AT_PROPERTY, stamp)])
+    assert SENT_AT_PROPERTY == "sent_at"
+    assert props.pack() == reference.pack()
     assert stamp.endswith("+00:00") and len(stamp.split(".")[1]) == len("123456+00:00")

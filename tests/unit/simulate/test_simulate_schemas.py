@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from foodtrace.ingest import edge
 from foodtrace.ingest.publish import encode, plan, topic_for
 from jsonschema import Draft202012Validator, FormatChecker
 from sim_helpers import day
@@ -44,7 +45,6 @@ def test_every_message_is_valid_against_the_json_schemas(
 
 @pytest.mark.parametrize(("seed", "scale", "incident"), CASES)
 def test_every_message_passes_the_edge(seed: int, scale: float, incident: str) -> None:
-    edge = pytest.importorskip("foodtrace.ingest.edge")
     sim = day(seed, scale, incident)
     for kind, payload in sim.messages():
         result = edge.check_message(topic_for(kind, payload), encode(payload))

@@ -1,7 +1,11 @@
-"""Start real Mosquitto and PostgreSQL processes for tests, benchmarks and local runs.
+"""Start real Mosquitto and PostgreSQL processes for tests and benchmarks.
 
-The broker runs with the project's shipped configuration (deploy/mosquitto), only
-its paths and port rewritten, so the settings under test are the ones that ship.
+Test infrastructure, kept out of the installed package: tests import it as
+`devservices` (tests/ is on sys.path under pytest, as for epcis_gs1), the bench
+scripts put tests/ on sys.path first. The broker runs with the project's shipped
+configuration (deploy/mosquitto), only its paths and port rewritten, so the
+settings under test are the ones that ship. `free_port` lives with the embedded
+demo services (foodtrace.embedded), which need it in production too.
 """
 
 from __future__ import annotations
@@ -17,14 +21,20 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from foodtrace.embedded import free_port
+
+__all__ = [
+    "MOSQUITTO_CONFIG_DIR",
+    "REPO_ROOT",
+    "MosquittoBroker",
+    "PostgresCluster",
+    "free_port",
+    "running",
+    "wait_for_port",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests/ is not installed
 MOSQUITTO_CONFIG_DIR = REPO_ROOT / "deploy" / "mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
