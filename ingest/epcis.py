@@ -34,9 +34,11 @@ ILMD as KDEs: epcis_ilmd.py; the event hash: epcis_hash.py. Decisions the contra
   finding and the other lines still link. An SSCC (pallet) in an epcList is the
   lots an AggregationEvent of the same document put in it, as of the event's
   time (ADD/OBSERVE add children, DELETE takes them out); an AggregationEvent
-  with a shipping or receiving step ships or receives its children.
-  Containment declared in an earlier document is not looked up (a finding says
-  so).
+  with a shipping or receiving step ships or receives its children. An SSCC this
+  document does not fill is a lot line of its own (the pallet, with a finding and
+  `kdes.epcis_containers`); every AggregationEvent's containment lands in
+  landing.epcis_containment (`MappedEvent.containment`), and linking adds the
+  pallet's lots whichever document, earlier or later, declares them.
 - Units: UN/ECE Rec 20 codes (KGM, GRM, LBR, ONZ -> kg; TNE -> t; EA/H87/C62 ->
   each; CS, BX, CR); no uom means a count (`each`). A quantityElement without a
   quantity is a finding: the contract's lot lines need a quantity > 0.
@@ -78,7 +80,13 @@ from typing import Any
 
 from foodtrace.ingest import cbv, epcis_hash, epcis_sensor, gs1_ids
 from foodtrace.ingest.epcis_ilmd import ilmd_kdes, ilmd_lot
-from foodtrace.ingest.epcis_lines import Containment, as_list, lot_lines
+from foodtrace.ingest.epcis_lines import (
+    Containment,
+    as_list,
+    containers,
+    containment_rows,
+    lot_lines,
+)
 from foodtrace.ingest.gs1_ids import Identifier
 from foodtrace.ingest.messages import EPCIS_INCOMPLETE, EPCIS_UNSUPPORTED, NOT_EPCIS, Reason
 from foodtrace.ingest.schema_check import instant as parse_time
@@ -182,6 +190,11 @@ class MappedEvent:
     findings: list[str] = field(default_factory=list)  # gaps of a mapped event
     lab_results: list[dict[str, Any]] = field(default_factory=list)  # epcis_sensor.py
     declaration: dict[str, Any] | None = None  # an errorDeclaration (see _map_declaration)
+    # what an AggregationEvent puts into (or takes out of) its parent, one row per
+    # child lot, for landing.epcis_containment (epcis_lines.containment_rows)
+    containment: list[dict[str, Any]] = field(default_factory=list)
+    # why its sensor reports are no lab results (epcis_sensor.py), told to the sender
+    sensor_notes: list[str] = field(default_factory=list)
 
 
 # --- the document ------------------------------------------------------------------------
@@ -201,10 +214,27 @@ def map_document(document: dict[str, Any], actor_id: str) -> list[MappedEvent]:
             _map_declaration(out, event, actor_id, context)
         else:
             _map_into(out, event, actor_id, containment, caught)
+            out.containment = _containment_of(event, actor_id, context, containment)
         if isinstance(event, dict):
             _read_sensors(out, event, actor_id, context, containment)
         mapped.append(out)
     return mapped
+
+
+def _containment_of(event: Any, actor_id: str, context: Any,
+                    containment: Containment) -> list[dict[str, Any]]:
+    """An AggregationEvent's containment rows, each with its own key (uuid5 over the
+    sender, the event key and the child) and the event's message id."""
+    if not isinstance(event, dict) or event.get("type") != "AggregationEvent":
+        return []
+    key = event_key(event, context)
+    rows = containment_rows(event, ilmd_lot(event), containment, [])
+    for row in rows:
+        row["containment_id"] = str(uuid.uuid5(
+            EVENT_NAMESPACE, f"{actor_id}\n{key}#containment/{row['parent_id']}/"
+                             f"{row['lot_code']}/{row['unit']}"))
+        row["message_id"] = str(event_message_id(actor_id, event, context))
+    return rows
 
 
 def _lots_caught(events: list[Any]) -> frozenset[str]:
@@ -296,6 +326,7 @@ def _read_sensors(out: MappedEvent, event: dict[str, Any], actor_id: str, contex
                                                containment, EVENT_NAMESPACE)
     out.lab_results = reading.lab_results
     notes = list(reading.notes)
+    out.sensor_notes = list(reading.notes)
     if reading.lab_results:
         notes.insert(0, f"its sensor reports are read as {len(reading.lab_results)} lab "
                         "result(s)")
@@ -336,6 +367,7 @@ def _map_cte(out: MappedEvent, event: dict[str, Any], actor_id: str, cte: str,
     findings: list[str] = []
     at = parse_time(event.get("eventTime"))
     batch = ilmd_lot(event)
+    pallets: list[str] = []  # pallets this document does not fill: linking expands them
     if cte == "transformation":
         inputs = lot_lines(event, "inputQuantityList", "inputEPCList", None, at, containment,
                            findings)
@@ -359,6 +391,7 @@ def _map_cte(out: MappedEvent, event: dict[str, Any], actor_id: str, cte: str,
         else:
             lots = lot_lines(event, "quantityList", "epcList", batch, at, containment, findings)
         lot_fields = {"lots": lots}
+        pallets = containers(lots)
         if not lots:
             detail = "; ".join(findings) if findings else "it lists no quantityList or epcList"
             reasons.append(Reason(INCOMPLETE if not findings else UNSUPPORTED,
@@ -372,6 +405,8 @@ def _map_cte(out: MappedEvent, event: dict[str, Any], actor_id: str, cte: str,
         findings.insert(0, how)
     if findings:
         chain["kdes"]["epcis_findings"] = findings
+    if pallets:
+        chain["kdes"]["epcis_containers"] = pallets
     out.findings = findings
     out.chain_event = chain
 

@@ -4,7 +4,11 @@ Each line is read on its own: a line that names a lot becomes a contract lot lin
 `{lot_code, product_code, quantity, unit}`; any other line is a finding (a
 sentence) and the rest of the event still links. An SSCC is the lots that the
 AggregationEvents of the same document put into it, as of the event's time
-(`Containment`). Units are UN/ECE Rec 20 codes; no uom means a count (`each`).
+(`Containment`). An SSCC this document does not fill is a line of its own (the
+pallet, product `CONTAINER_PRODUCT`): linking adds its lots once an AggregationEvent
+of any document says what it held (schemas/sql/0016, foodtrace/trace/link.py);
+`containment_rows` is what an AggregationEvent declares, for that. Units are UN/ECE
+Rec 20 codes; no uom means a count (`each`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ UOM: dict[str, tuple[str, float]] = {
     "CR": ("crate", 1.0),
 }
 MAX_NESTING = 8  # pallets in pallets: deeper containment is reported, not followed
+# the product of a pallet line: a pallet whose contents the document does not give
+CONTAINER_PRODUCT = "urn:foodtrace:container"
 
 
 def as_list(value: Any) -> list[Any]:
@@ -156,7 +162,7 @@ def _epc_lines(epc: Any, where: str, ilmd_lot: str | None, at: datetime | None,
                containment: Containment, findings: list[str], depth: int) -> list[dict[str, Any]]:
     ident = gs1_ids.parse(epc)
     if isinstance(ident, Identifier) and ident.kind == "container":
-        return _container_lines(ident.value, at, containment, findings, depth, where)
+        return _container_lines(ident, at, containment, findings, depth, where)
     lot = lot_identifier(epc, ilmd_lot)
     if isinstance(lot, str):
         findings.append(f"{where}: {lot}: not traced")
@@ -164,15 +170,19 @@ def _epc_lines(epc: Any, where: str, ilmd_lot: str | None, at: datetime | None,
     return [_line(lot, 1, "each")]
 
 
-def _container_lines(parent: str, at: datetime | None, containment: Containment,
+def _container_lines(ident: Identifier, at: datetime | None, containment: Containment,
                      findings: list[str], depth: int, where: str | None = None) -> list[dict[str, Any]]:
     label = f"{where}: " if where else ""
+    parent = ident.value
     contents = containment.contents(parent, at)
     if contents is None:
-        if where is not None:
-            findings.append(f"{label}container {parent}: no AggregationEvent in this document says "
-                            "what it holds (containment from earlier documents is not looked up)")
-        return []
+        if where is None:
+            return []
+        findings.append(f"{label}container {parent}: no AggregationEvent in this document says "
+                        "what it holds; the pallet is traced as itself and linked to its lots "
+                        "once an AggregationEvent (of any document) says what it held then")
+        return [{"lot_code": gs1_ids.container_id(ident), "product_code": CONTAINER_PRODUCT, "quantity": 1,
+                 "unit": "each"}]
     if depth >= MAX_NESTING:
         findings.append(f"{label}container {parent} is nested more than {MAX_NESTING} deep")
         return []
@@ -188,6 +198,32 @@ def _container_lines(parent: str, at: datetime | None, containment: Containment,
     if not lines and where is not None:
         findings.append(f"{label}container {parent} holds no lot at this event's time")
     return lines
+
+
+def containers(lines: list[dict[str, Any]]) -> list[str]:
+    """The pallets among an event's lot lines (those linking expands)."""
+    return [x["lot_code"] for x in lines if x["product_code"] == CONTAINER_PRODUCT]
+
+
+def containment_rows(event: dict[str, Any], ilmd_lot: str | None, containment: Containment,
+                     findings: list[str]) -> list[dict[str, Any]]:
+    """What an AggregationEvent declares about its parent, one row per child lot
+    (a DELETE without children: one row with lot_code None, "everything"), for
+    landing.epcis_containment. Children that are pallets this document fills are
+    their lots; the rest of the children are read as `lot_lines` reads them."""
+    parent, at = event.get("parentID"), parse_time(event.get("eventTime"))
+    action = event.get("action")
+    if not isinstance(parent, str) or at is None or action not in ("ADD", "OBSERVE", "DELETE"):
+        return []
+    ident = gs1_ids.parse(parent)
+    parent_id = gs1_ids.container_id(ident) if isinstance(ident, Identifier) else parent
+    base = {"parent_id": parent_id, "action": action, "event_time": at.isoformat()}
+    children = lot_lines(event, "childQuantityList", "childEPCs", ilmd_lot, at, containment,
+                         findings)
+    if not children and action == "DELETE" and not as_list(event.get("childEPCs")) \
+            and not as_list(event.get("childQuantityList")):
+        return [{**base, "lot_code": None, "product_code": None, "quantity": None, "unit": None}]
+    return [{**base, **line} for line in children]
 
 
 def _line(ident: Identifier, quantity: float, unit: str) -> dict[str, Any]:

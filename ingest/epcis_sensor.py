@@ -39,7 +39,7 @@ from typing import Any
 
 from foodtrace.ingest import gs1_ids
 from foodtrace.ingest.epcis_ilmd import ilmd_lot
-from foodtrace.ingest.epcis_lines import Containment, as_list, lot_lines
+from foodtrace.ingest.epcis_lines import CONTAINER_PRODUCT, Containment, as_list, lot_lines
 from foodtrace.ingest.schema_check import instant
 
 LAB_SCHEMA = "foodtrace/lab-result/v1"
@@ -212,7 +212,8 @@ def _lots(event: dict[str, Any], containment: Containment) -> tuple[list[dict[st
                       instant(event.get("eventTime")), containment, findings)
     seen: dict[str, dict[str, Any]] = {}
     for line in lines:
-        seen.setdefault(line["lot_code"], line)
+        if line["product_code"] != CONTAINER_PRODUCT:  # a pallet is no sample of a lot
+            seen.setdefault(line["lot_code"], line)
     problem = "; ".join(findings) if findings else f"the event lists no {quantity_key} or {epc_key}"
     return list(seen.values()), problem
 

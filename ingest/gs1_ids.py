@@ -113,6 +113,15 @@ def _epc_urn(value: str) -> Identifier | str:
     return f"{value}: EPC scheme {scheme} names no lot, place or party foodtrace traces"
 
 
+def container_id(ident: Identifier) -> str:
+    """One id per SSCC whatever form names it (EPC URN or Digital Link): `(00)` and
+    its 18 digits, as the label's barcode reads; other parents as given."""
+    serial = ident.serial or ""
+    if len(serial) == 18 and _is_digits(serial):
+        return f"(00){serial}"
+    return ident.value
+
+
 def _sscc_digits(parts: list[str]) -> str | None:
     if len(parts) != 2 or not all(_is_digits(p) for p in parts) or len("".join(parts)) != 17:
         return None

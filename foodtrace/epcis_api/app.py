@@ -190,6 +190,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         MATCH_anyEPC: Annotated[str | None, Query(description="serial EPCs, |-separated")] = None,
         MATCH_anyEPCClass: Annotated[str | None, Query(
             description="lot classes, |-separated; a trailing * for every lot of a product")] = None,
+        EXISTS_errorDeclaration: Annotated[str | None, Query(
+            description="no value: only events their sender declared wrong")] = None,
         perPage: Annotated[str | None, Query(description="default 30, at most 1000")] = None,
         nextPageToken: Annotated[str | None, Query(description="from the Link header")] = None,
     ) -> Response:

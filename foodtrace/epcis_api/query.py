@@ -16,7 +16,13 @@ by `|`, as in the EPCIS 2.0 REST binding:
   exact, or every lot of a product with a trailing `*`
   (`urn:epc:idpat:lgtin:CP.IR.*`, `https://id.gs1.org/01/{GTIN}/10/*`,
   `urn:foodtrace:lot:{product}:*`);
+- EXISTS_errorDeclaration (no value): only events their sender declared wrong;
 - perPage (default 30, at most 1000: more is served as 1000) and nextPageToken.
+
+An event its sender declared wrong (an `errorDeclaration` captured for it, kept in
+core.retractions) is returned as EPCIS 2.0 has it after the declaration: the event
+with its `errorDeclaration` (the latest, when there are several), so that a peer
+tool sees the correction and no longer counts the event (EPCIS 2.0 7.4.1.4).
 
 User input only ever reaches the statement as bound parameters; the statement's
 text is assembled from the fixed fragments below, chosen by which filters are set.
@@ -42,7 +48,8 @@ from foodtrace.epcis_api.settings import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from foodtrace.ingest import cbv, gs1_ids
 
 SUPPORTED = ("GE_eventTime", "LT_eventTime", "eventType", "EQ_bizStep", "EQ_bizLocation",
-             "MATCH_anyEPC", "MATCH_anyEPCClass", "perPage", "nextPageToken")
+             "MATCH_anyEPC", "MATCH_anyEPCClass", "EXISTS_errorDeclaration", "perPage",
+             "nextPageToken")
 ALL_TYPES: frozenset[str] = frozenset([*OBJECT_EVENTS, "transformation"])
 _EPCIS_TYPES = {
     "ObjectEvent": frozenset(OBJECT_EVENTS),
@@ -69,6 +76,7 @@ class EventQuery:
     lots: tuple[str, ...] = ()
     products: tuple[str, ...] = ()
     classes_given: bool = False
+    declared_wrong: bool = False  # EXISTS_errorDeclaration
     per_page: int = DEFAULT_PER_PAGE
     page_token: str | None = None
     normalised: list[str] = field(default_factory=list)  # what a page token binds to
@@ -158,6 +166,10 @@ def parse_query(params: list[tuple[str, str]]) -> EventQuery:
             if product:
                 products.append(product)
         args.update(lots=tuple(lots), products=tuple(products), classes_given=True)
+    if "EXISTS_errorDeclaration" in seen:
+        if seen["EXISTS_errorDeclaration"].strip():
+            raise bad_query("EXISTS_errorDeclaration takes no value")
+        args["declared_wrong"] = True
     if "perPage" in seen:
         try:
             per_page = int(seen["perPage"])
@@ -187,7 +199,13 @@ SELECT e.message_id, e.event_time, e.event_type, e.location_id, e.source_locatio
        (SELECT jsonb_agg(jsonb_build_array(l.role, l.lot_code, l.product_code, l.quantity, l.unit)
                          ORDER BY l.position)
         FROM core.event_lots l
-        WHERE l.message_id = e.message_id AND l.event_time = e.event_time)
+        WHERE l.message_id = e.message_id AND l.event_time = e.event_time),
+       (SELECT jsonb_build_object('declarationTime', r.declaration_time, 'reason', r.reason,
+                                  'correctiveEventIDs', to_jsonb(r.corrective_event_ids))
+        FROM core.retractions r
+        WHERE r.message_id = e.message_id
+        ORDER BY r.declaration_time DESC NULLS LAST, r.retracted_by_message_id
+        LIMIT 1)
 FROM core.events e
 WHERE true"""
 _GE = " AND e.event_time >= %(ge_time)s"
@@ -202,6 +220,7 @@ _CLASSES = """ AND EXISTS (
     SELECT 1 FROM core.event_lots l
     WHERE l.message_id = e.message_id AND l.event_time = e.event_time
       AND (l.lot_code = ANY(%(lots)s) OR l.product_code = ANY(%(products)s)))"""
+_DECLARED_WRONG = " AND EXISTS (SELECT 1 FROM core.retractions r WHERE r.message_id = e.message_id)"
 _VISIBLE = """ AND (e.actor_id = %(viewer)s
     OR e.location_id = ANY(%(viewer_locations)s)
     OR e.source_location_id = ANY(%(viewer_locations)s)
@@ -244,6 +263,8 @@ def events_statement(q: EventQuery, principal: Principal,
         sql += _CLASSES
         params["lots"] = list(q.lots)
         params["products"] = list(q.products)
+    if q.declared_wrong:
+        sql += _DECLARED_WRONG
     sql += _visibility(principal, params)
     if after is not None:
         sql += _AFTER
@@ -254,7 +275,7 @@ def events_statement(q: EventQuery, principal: Principal,
 
 def to_row(rec: tuple) -> EventRow:
     (message_id, event_time, event_type, location_id, source, destination, ref_type,
-     ref_number, promoted_at, epcis_id, epcis_offset, epcs, lots) = rec
+     ref_number, promoted_at, epcis_id, epcis_offset, epcs, lots, declaration) = rec
     return EventRow(
         message_id=message_id,
         event_time=event_time,
@@ -269,6 +290,7 @@ def to_row(rec: tuple) -> EventRow:
         epcis_event_id=epcis_id,
         epcis_offset=epcis_offset,
         epcs=_epc_lists(epcs),
+        error_declaration=declaration,
     )
 
 

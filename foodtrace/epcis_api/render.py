@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
+from foodtrace.ingest.epcis_lines import CONTAINER_PRODUCT
 from foodtrace.ingest.gs1_ids import foodtrace_location_uri, foodtrace_lot_uri
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -96,6 +97,9 @@ class EventRow:
     epcis_offset: str | None = None  # the sender's eventTimeZoneOffset
     # serial EPCs an EPCIS sender listed (epcList, inputEPCList, outputEPCList)
     epcs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the latest errorDeclaration its sender captured for it (core.retractions):
+    # {declarationTime, reason (CBV word), correctiveEventIDs}
+    error_declaration: dict[str, Any] | None = None
 
 
 def is_uri(value: object) -> bool:
@@ -155,6 +159,27 @@ def biz_transaction(doc_type: str | None, number: str | None) -> dict[str, str] 
     return entry
 
 
+ERROR_REASONS = frozenset({"did_not_occur", "incorrect_data"})  # CBV 2.0 ER words
+
+
+def error_declaration(declared: dict[str, Any], offset: str) -> dict[str, Any]:
+    """The `errorDeclaration` of a retracted event, as GS1's schema has it: a reason
+    that is no CBV word is left out (the schema wants a word or a non-GS1 URI)."""
+    out: dict[str, Any] = {}
+    moment = declared.get("declarationTime")
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if isinstance(moment, datetime):
+        out["declarationTime"] = _time(moment, offset)
+    reason = declared.get("reason")
+    if reason in ERROR_REASONS:
+        out["reason"] = reason
+    corrective = [c for c in declared.get("correctiveEventIDs") or () if is_uri(c)]
+    if corrective:
+        out["correctiveEventIDs"] = corrective
+    return out
+
+
 def render_event(row: EventRow, default_offset: str, *, with_context: bool = False) -> dict[str, Any]:
     """One EPCIS 2.0 event (see the module doc). `with_context` adds @context, which
     an event standing alone (GET /events/{eventID}) must carry."""
@@ -172,6 +197,10 @@ def render_event(row: EventRow, default_offset: str, *, with_context: bool = Fal
     if row.promoted_at is not None:
         event["recordTime"] = _time(row.promoted_at, "+00:00")
     event["eventID"] = event_id(row)
+    if row.error_declaration is not None:
+        declared = error_declaration(row.error_declaration, offset)
+        if "declarationTime" in declared:
+            event["errorDeclaration"] = declared
     if row.event_type == "transformation":
         for key, role in (("inputQuantityList", "input"), ("outputQuantityList", "output")):
             lines = [_quantity(x) for x in row.lots if x.role == role]
@@ -185,7 +214,10 @@ def render_event(row: EventRow, default_offset: str, *, with_context: bool = Fal
         step, action = OBJECT_EVENTS[row.event_type]
         event["action"] = action
         event["bizStep"] = step
-        lines = [_quantity(x) for x in row.lots if x.role == "lot"]
+        # a pallet line (an SSCC whose contents its document did not give) goes back
+        # as the SSCC its sender listed in epcList, not as a quantity
+        lines = [_quantity(x) for x in row.lots
+                 if x.role == "lot" and x.product_code != CONTAINER_PRODUCT]
         serials = _serials(row, "epcList")
         if serials or not lines:  # (promotion keeps no event without lots)
             event["epcList"] = serials

@@ -18,6 +18,18 @@ are deleted at the end of every run (the AFTER DELETE triggers queue the alerts
 that named its lots, so they are re-scoped). The event stays in core.events for
 audit; the retraction row is its mark.
 
+Pallets (EPCIS AggregationEvent, 0016): an event that names a pallet as a lot line
+(product 'urn:foodtrace:container', kdes.epcis_containers) also places the lots the
+pallet held at the event's time (core.event_container_lots), in core.lot_locations
+rows marked `via_container`. Each run first applies the containment that landed
+since (landing.epcis_containment -> core.containment): the events naming those
+pallets lose the rows that no longer hold and are queued again, so a containment
+that arrives after the shipping updates the trace (the insert and delete triggers
+re-scope the alerts naming the lots), and the graph is the same in any arrival
+order. An errorDeclaration of an AggregationEvent re-derives its pallets the same
+way. While a pallet's contents are unknown the event carries the finding
+`epcis.container_contents`; it is resolved when they become known.
+
 `link(conn, full=True)` re-queues every promoted row first: a repair after data
 was loaded with triggers disabled (e.g. a restore with session_replication_role
 = replica). It changes nothing where the graph is already complete.
@@ -34,6 +46,10 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 from psycopg import pq
+
+from foodtrace.ingest.epcis_lines import CONTAINER_PRODUCT
+
+CONTAINER_RULE = "epcis.container_contents"  # a pallet whose contents are not known yet
 
 # How each chain event places its lots (spec 3, "where a lot went").
 # (event_type, event_lots.role, lot_locations.role, location, counterparty)
@@ -63,6 +79,8 @@ class LinkStats:
     seconds: float = 0.0
     retracted_edges: int = 0  # core.lot_edges rows of retracted events deleted by this run
     retracted_lot_locations: int = 0  # likewise core.lot_locations
+    containment: int = 0  # core.containment rows applied by this run (pallets, 0016)
+    pallet_rows_withdrawn: int = 0  # pallet-derived lot_locations that no longer held
 
     def as_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -89,10 +107,11 @@ _TAKE_FROM_QUEUE = """WITH taken AS (
 # NULL if its units disagree).
 _EVENTS_SQL = _TAKE_FROM_QUEUE + """batch AS MATERIALIZED (
     SELECT t.message_id, t.event_time, e.event_type, e.location_id,
-           e.source_location_id, e.destination_location_id
+           e.source_location_id, e.destination_location_id, e.actor_id, e.has_pallets
     FROM taken t
     CROSS JOIN LATERAL (
-        SELECT e.event_type, e.location_id, e.source_location_id, e.destination_location_id
+        SELECT e.event_type, e.location_id, e.source_location_id, e.destination_location_id,
+               e.actor_id, e.kdes ? 'epcis_containers' AS has_pallets
         FROM core.events e
         WHERE e.message_id = t.message_id AND e.event_time = t.event_time
         LIMIT 1  -- the key is unique; LIMIT keeps this an index lookup per key
@@ -157,12 +176,126 @@ new_locations AS (
     WHERE x.location_id IS NOT NULL
     ON CONFLICT DO NOTHING
     RETURNING 1
+),
+-- the lots in the event's pallets, where the pallet's contents are known (0016)
+new_contained AS (
+    INSERT INTO core.lot_locations (lot_code, location_id, role, message_id, event_time,
+                                    event_type, quantity, unit, counterparty_location_id,
+                                    via_container)
+    SELECT x.lot_code, x.location_id, x.role, x.message_id, x.event_time,
+           x.event_type, x.quantity, x.unit, x.counterparty, x.via_container
+    FROM (
+        SELECT c.lot_code, r.role, b.message_id, b.event_time, b.event_type, c.quantity, c.unit,
+               c.via_container,
+               CASE r.place WHEN 'here' THEN b.location_id
+                            WHEN 'destination' THEN b.destination_location_id
+                            WHEN 'source' THEN b.source_location_id END AS location_id,
+               CASE r.counterparty WHEN 'here' THEN b.location_id
+                                   WHEN 'destination' THEN b.destination_location_id
+                                   WHEN 'source' THEN b.source_location_id END AS counterparty
+        FROM batch b
+        CROSS JOIN LATERAL core.event_container_lots(b.message_id, b.event_time) c
+        JOIN rules r ON r.event_type = b.event_type AND r.lot_role = 'lot'
+        WHERE b.has_pallets
+    ) x
+    WHERE x.location_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+),
+pallets AS (
+    SELECT b.message_id, b.event_time, b.event_type, b.actor_id,
+           array_agg(DISTINCT el.lot_code ORDER BY el.lot_code)
+               FILTER (WHERE NOT core.container_known(el.lot_code, b.event_time)) AS unknown
+    FROM batch b
+    JOIN core.event_lots el ON el.message_id = b.message_id AND el.event_time = b.event_time
+                           AND el.role = 'lot' AND el.product_code = %(container_product)s
+    WHERE b.has_pallets
+    GROUP BY b.message_id, b.event_time, b.event_type, b.actor_id
+),
+unknown_contents AS (
+    INSERT INTO core.findings (kind, message_id, sender_id, event_type, event_time, rule, code,
+                               severity, message, path, detail)
+    SELECT 'chain_event', p.message_id, p.actor_id, p.event_type, p.event_time,
+           %(container_rule)s, 'container_contents_unknown', 'warning',
+           format('托盘内容未知：尚无 AggregationEvent 说明 %%s 在此事件时装有哪些批次，'
+                  '托盘本身仍在追溯中 / pallet contents unknown: no AggregationEvent says yet '
+                  'which lots %%s held at this event''s time; the pallet is traced as itself '
+                  'and its lots are linked when one arrives',
+                  array_to_string(p.unknown, ', '), array_to_string(p.unknown, ', ')),
+           '/lots', jsonb_build_object('value', array_to_string(p.unknown, ' '))
+    FROM pallets p
+    WHERE p.unknown IS NOT NULL
+    ON CONFLICT (message_id, rule) DO NOTHING
+    RETURNING 1
+),
+known_contents AS (
+    UPDATE core.findings f
+    SET resolved_at = now(), resolution = 'reference_arrived'
+    FROM pallets p
+    WHERE p.unknown IS NULL AND f.message_id = p.message_id AND f.rule = %(container_rule)s
+      AND f.resolved_at IS NULL
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM taken),
        (SELECT count(*) FROM batch),
        (SELECT count(*) FROM new_edges),
-       (SELECT count(*) FROM new_locations),
+       (SELECT count(*) FROM new_locations) + (SELECT count(*) FROM new_contained),
        (SELECT max(queue_no) FROM taken)
+"""
+
+# Containment landed since the last run (0016): recorded in core.containment; the
+# parents it names come back, for _RESCOPE_PALLETS.
+_APPLY_CONTAINMENT_SQL = """
+INSERT INTO core.containment (containment_id, actor_id, message_id, parent_id, action,
+                              event_time, lot_code, product_code, quantity, unit,
+                              source_document_id)
+SELECT l.containment_id, l.actor_id, l.message_id, l.parent_id, l.action, l.event_time,
+       l.lot_code, l.product_code, l.quantity, l.unit, l.source_document_id
+FROM landing.epcis_containment l
+WHERE NOT EXISTS (SELECT 1 FROM core.containment c WHERE c.containment_id = l.containment_id)
+ORDER BY l.ingest_seq
+ON CONFLICT DO NOTHING
+RETURNING parent_id
+"""
+
+# Containment whose AggregationEvent was declared wrong since (core.retractions; few):
+# marked once, its parents come back for _RESCOPE_PALLETS like new containment.
+_APPLY_RETRACTED_CONTAINMENT_SQL = """
+UPDATE core.containment c SET retraction_applied = true
+FROM (SELECT DISTINCT message_id FROM core.retractions) r
+WHERE c.message_id = r.message_id AND NOT c.retraction_applied
+RETURNING c.parent_id
+"""
+
+# The events naming those pallets: their pallet-derived rows that no longer hold
+# (a later DELETE, a changed quantity) go, and the events are queued again, so the
+# next drain adds what holds now.
+_RESCOPE_PALLETS_SQL = """
+WITH naming AS MATERIALIZED (
+    SELECT DISTINCT el.message_id, el.event_time
+    FROM core.event_lots el
+    WHERE el.lot_code = ANY(%(parents)s) AND el.product_code = %(container_product)s
+),
+stale AS (
+    DELETE FROM core.lot_locations ll
+    USING naming n
+    WHERE ll.message_id = n.message_id AND ll.via_container IS NOT NULL
+      -- every lot these pallets ever held: index lookups on the graph's key
+      AND ll.lot_code IN (SELECT c.lot_code FROM core.containment c
+                          WHERE c.parent_id = ANY(%(parents)s) AND c.lot_code IS NOT NULL)
+      AND NOT EXISTS (
+          SELECT 1 FROM core.event_container_lots(n.message_id, n.event_time) c
+          WHERE c.lot_code = ll.lot_code AND c.quantity IS NOT DISTINCT FROM ll.quantity
+            AND c.unit IS NOT DISTINCT FROM ll.unit
+            AND c.via_container IS NOT DISTINCT FROM ll.via_container)
+    RETURNING 1
+),
+queued AS (
+    INSERT INTO core.link_queue (source, message_id, event_time)
+    SELECT 'event', message_id, event_time FROM naming
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM stale), (SELECT count(*) FROM queued)
 """
 
 # A sample taken at a location means the lot was held there (spec 3 and the
@@ -204,6 +337,12 @@ _RETRACT_SQL = """WITH retracted AS MATERIALIZED (
     SELECT DISTINCT el.message_id, el.lot_code, el.role
     FROM (SELECT DISTINCT message_id FROM core.retractions) r
     JOIN core.event_lots el ON el.message_id = r.message_id
+    UNION  -- the lots it placed through its pallets (every lot they ever held)
+    SELECT DISTINCT el.message_id, c.lot_code, 'lot'
+    FROM (SELECT DISTINCT message_id FROM core.retractions) r
+    JOIN core.event_lots el ON el.message_id = r.message_id
+                           AND el.product_code = %(container_product)s
+    JOIN core.containment c ON c.parent_id = el.lot_code AND c.lot_code IS NOT NULL
 ),
 gone_locations AS (
     DELETE FROM core.lot_locations ll
@@ -237,10 +376,11 @@ _REQUEUE_SQL = (
 )
 
 
-def _rule_params() -> dict[str, list[str | None]]:
+def _rule_params() -> dict:
     columns = list(zip(*ROLE_RULES, strict=True))
     names = ["r_event", "r_lot_role", "r_role", "r_place", "r_counterparty"]
-    return {name: list(col) for name, col in zip(names, columns, strict=True)}
+    params: dict = {name: list(col) for name, col in zip(names, columns, strict=True)}
+    return params | {"container_product": CONTAINER_PRODUCT, "container_rule": CONTAINER_RULE}
 
 
 Progress = Callable[[str, int], None]
@@ -305,10 +445,12 @@ def link(
     if full:
         with conn.transaction():
             conn.execute(_REQUEUE_SQL)
+    applied, withdrawn = _apply_containment(conn)
     ev = _drain(conn, _EVENTS_SQL, _rule_params(), batch_size, "event", progress)
     lab = _drain(conn, _LAB_RESULTS_SQL, {}, batch_size, "lab_result", progress)
     with conn.transaction():
-        gone_edges, gone_locations = conn.execute(_RETRACT_SQL).fetchone()
+        gone_edges, gone_locations = conn.execute(
+            _RETRACT_SQL, {"container_product": CONTAINER_PRODUCT}).fetchone()
     return LinkStats(
         events=ev[0],
         lab_results=lab[0],
@@ -318,4 +460,21 @@ def link(
         seconds=round(time.perf_counter() - started, 3),
         retracted_edges=gone_edges,
         retracted_lot_locations=gone_locations,
+        containment=applied,
+        pallet_rows_withdrawn=withdrawn,
     )
+
+
+def _apply_containment(conn: psycopg.Connection) -> tuple[int, int]:
+    """Record the pallet containment landed (or declared wrong) since the last run
+    and re-queue the events naming those pallets (one commit); (rows applied, graph
+    rows withdrawn)."""
+    with conn.transaction():
+        rows = conn.execute(_APPLY_CONTAINMENT_SQL).fetchall()
+        retracted = conn.execute(_APPLY_RETRACTED_CONTAINMENT_SQL).fetchall()
+        if not rows and not retracted:
+            return 0, 0
+        withdrawn, _ = conn.execute(_RESCOPE_PALLETS_SQL, {
+            "parents": sorted({r[0] for r in [*rows, *retracted]}),
+            "container_product": CONTAINER_PRODUCT}).fetchone()
+    return len(rows) + len(retracted), withdrawn

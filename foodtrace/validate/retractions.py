@@ -16,7 +16,8 @@ What it cannot be checked against is a finding (spec 2.4), told to the sender on
 
 Idempotent: the work is the declarations not recorded yet (an anti-join on the
 declaration's message id: declarations are few), and everything is inserted ON
-CONFLICT DO NOTHING. Runs in the chain-event lane, after the chain events of the
+CONFLICT DO NOTHING. A lot whose code a newly retracted event assigned is given to
+the next event that assigns it (`_REASSIGN_LOTS`). Runs in the chain-event lane, after the chain events of the
 same run were promoted (a declared or corrective event in the same document is
 known by then).
 """
@@ -96,6 +97,35 @@ FROM ft_retraction_reasons
 ON CONFLICT (message_id, rule) DO NOTHING
 """
 
+# A lot whose code was assigned by an event now retracted: the code's assignment
+# falls to the earliest event still standing that assigns it (an initial packing
+# only when nothing else does, as in promotion), else the row keeps only what a lot
+# first seen elsewhere has (its product). The same rule as the promotion statements
+# in sql.py, which skip retracted events as creators.
+_REASSIGN_LOTS = """
+WITH orphaned AS (
+    SELECT DISTINCT k.lot_code
+    FROM core.lots k JOIN ft_new_retractions n ON n.message_id = k.created_by_message_id
+),
+creator AS (
+    SELECT DISTINCT ON (el.lot_code) el.lot_code, el.message_id, el.event_time, el.quantity,
+           el.unit, coalesce(e.tlc_source_location_id, e.location_id) AS tlc_source
+    FROM orphaned o
+    JOIN core.event_lots el ON el.lot_code = o.lot_code
+    JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
+    WHERE ((el.role = 'lot' AND e.event_type IN ('harvesting', 'first_receiving',
+                                                 'initial_packing'))
+           OR (el.role = 'output' AND e.event_type = 'transformation'))
+      AND NOT EXISTS (SELECT 1 FROM core.retractions rx WHERE rx.message_id = el.message_id)
+    ORDER BY el.lot_code, e.event_type = 'initial_packing', el.event_time, el.message_id
+)
+UPDATE core.lots k
+SET created_by_message_id = c.message_id, created_at = c.event_time,
+    tlc_source_location_id = c.tlc_source, quantity = c.quantity, unit = c.unit
+FROM orphaned o LEFT JOIN creator c ON c.lot_code = o.lot_code
+WHERE k.lot_code = o.lot_code
+"""
+
 _NOTICES = """
 INSERT INTO core.sender_notices (kind, message_id, stage, sender_id, topic, stored, body)
 SELECT 'chain_event', declaration_id, 'validation', actor_id, topic, true,
@@ -116,6 +146,7 @@ def promote_declarations(conn: psycopg.Connection) -> int:
     with conn.transaction():
         conn.execute(_NEW)
         recorded = conn.execute(_INSERT).rowcount
+        conn.execute(_REASSIGN_LOTS)
         conn.execute(_REASONS, {"declaration_rule": DECLARATION_RULE,
                                 "corrective_rule": CORRECTIVE_RULE})
         conn.execute(_FINDINGS)

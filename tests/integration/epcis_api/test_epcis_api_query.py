@@ -78,6 +78,14 @@ def _seed(url: str) -> None:
                     "INSERT INTO core.event_lots VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (_mid(name), at, role, pos, lot, product, qty, unit),
                 )
+        # the cooling was declared wrong by its sender (an EPCIS errorDeclaration)
+        conn.execute(
+            "INSERT INTO core.retractions (retracted_by_message_id, message_id, actor_id, "
+            " declared_event_id, declaration_time, reason, corrective_event_ids) "
+            "VALUES (%s, %s, 'farm-zq-01', %s, %s, 'incorrect_data', %s)",
+            (_mid("cool#declared"), _mid("cool"), f"urn:uuid:{_mid('cool')}",
+             T0 + timedelta(days=3), [f"urn:uuid:{_mid('harvest')}"]),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +277,25 @@ def test_one_event_by_id(api) -> None:
         assert missing.json()["type"] == "epcisException:NoSuchResourceException"
 
 
+def test_an_event_declared_wrong_comes_with_its_error_declaration(api) -> None:
+    """EPCIS 2.0 7.4.1.4: after an errorDeclaration the query answers with the event
+    carrying it, so that a peer tool stops counting it; EXISTS_errorDeclaration
+    selects just those."""
+    declared = {"declarationTime": "2026-12-01T06:00:00+08:00", "reason": "incorrect_data",
+                "correctiveEventIDs": [f"urn:uuid:{_mid('harvest')}"]}
+    by_name = dict(zip(_ids(events := _events(api)), events, strict=True))
+    assert by_name["cool"]["errorDeclaration"] == declared
+    assert [n for n, e in by_name.items() if "errorDeclaration" in e] == ["cool"]
+    only = _events(api, EXISTS_errorDeclaration="")
+    assert _ids(only) == ["cool"]
+    with api.client("farm-zq-01") as farm:
+        one = farm.get(f"/events/urn:uuid:{_mid('cool')}")
+        assert one.status_code == 200
+        assert_valid(one.json())
+        assert one.json()["errorDeclaration"] == declared
+        assert farm.get("/events", params={"EXISTS_errorDeclaration": "yes"}).status_code == 400
+
+
 def test_the_schema_check_is_not_vacuous() -> None:
     """The validator the tests use refuses what GS1's schema refuses, formats included."""
     event = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
@@ -290,7 +317,8 @@ def test_openapi_document(api) -> None:
     assert {"/capture", "/capture/{capture_id}", "/events", "/events/{event_id}"} <= set(paths)
     names = {p["name"] for p in paths["/events"]["get"]["parameters"]}
     assert {"GE_eventTime", "LT_eventTime", "EQ_bizStep", "EQ_bizLocation", "MATCH_anyEPC",
-            "MATCH_anyEPCClass", "eventType", "perPage", "nextPageToken"} <= names
+            "MATCH_anyEPCClass", "eventType", "EXISTS_errorDeclaration", "perPage",
+            "nextPageToken"} <= names
 
 
 def httpx_client(api: ApiServer):

@@ -161,3 +161,30 @@ def test_references_and_ids() -> None:
     assert event["eventTimeZoneOffset"] == "-05:00" and event["eventTime"].endswith("-05:00")
     not_uri = render_event(_row("sale", epcis_event_id="my id 7"), "+08:00")
     assert not_uri["eventID"].startswith("urn:uuid:")
+
+
+def test_a_pallet_goes_back_as_the_sscc_its_sender_listed() -> None:
+    """A shipping of an SSCC alone (its contents in another document) is stored with
+    the pallet as a lot line; the query renders the SSCC in epcList, as sent, and
+    reading the answer back gives the same pallet line."""
+    from foodtrace.ingest.epcis import map_document
+    from foodtrace.ingest.epcis_lines import CONTAINER_PRODUCT
+
+    sscc = "urn:epc:id:sscc:4012345.0000000333"
+    pallet = map_document({"type": "EPCISDocument", "epcisBody": {"eventList": [{
+        "type": "ObjectEvent", "eventTime": "2026-11-28T09:30:00+08:00",
+        "eventTimeZoneOffset": "+08:00", "action": "OBSERVE", "bizStep": "shipping",
+        "epcList": [sscc], "bizLocation": {"id": "urn:foodtrace:loc:FARM-ZQ-01"},
+        "destinationList": [{"type": "location", "destination": "urn:foodtrace:loc:M"}]}]}},
+        "farm-zq-01")[0].chain_event
+    assert pallet is not None and pallet["kdes"]["epcis_containers"]
+    [line] = pallet["lots"]
+    assert line["product_code"] == CONTAINER_PRODUCT
+    row = _row("shipping", lots=(LotLine("lot", line["lot_code"], CONTAINER_PRODUCT, 1, "each"),),
+               epcs={"epcList": (sscc,)})
+    event = render_event(row, "+08:00")
+    assert event["epcList"] == [sscc] and "quantityList" not in event
+    assert_valid(render_event(row, "+08:00", with_context=True))
+    back = map_document({"type": "EPCISDocument", "epcisBody": {"eventList": [event]}},
+                        "farm-zq-01")[0].chain_event
+    assert back is not None and back["lots"] == pallet["lots"]
