@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from foodtrace.config import MqttSettings, mqtt_settings
 from foodtrace.config import database_url as configured_database_url
+from foodtrace.pipeline.runs import recorded
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -143,15 +144,19 @@ class PipelineReport:
     link: LinkResult
     alert: AlertResult
     mode: str = "direct"  # direct | airflow
+    withdrawal: WithdrawalResult | None = None  # run_once runs it; the batch DAGs do not
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "mode": self.mode,
             "validate": self.validate.as_dict(),
             "link": self.link.as_dict(),
             "alert": self.alert.as_dict(),
             "report_path": self.validate.report_path,
         }
+        if self.withdrawal is not None:
+            out["withdrawal"] = self.withdrawal.as_dict()
+        return out
 
     def summary_lines(self) -> list[str]:
         v, lk, a = self.validate, self.link, self.alert
@@ -160,15 +165,21 @@ class PipelineReport:
             if a.delivered is None
             else (f"{a.delivered} delivered")
         )
-        return [
+        lines = [
             f"validate: {v.checked} checked, {v.promoted} promoted, {v.quarantined} quarantined, "
             f"{v.findings} findings ({v.seconds:.1f} s)",
             f"link:     {lk.events} events and {lk.lab_results} lab results linked, "
             f"{lk.edges} lot edges, {lk.lot_locations} lot locations ({lk.seconds:.1f} s)",
             f"alerts:   {len(a.alerts)} raised/upgraded/cleared, {len(a.rescoped)} re-scoped by "
             f"late data, {delivered} ({a.seconds:.1f} s)",
-            f"validation report: {v.report_path or '(nothing was validated)'}",
         ]
+        if (w := self.withdrawal) is not None:
+            lines.append(
+                f"withdrawals: {w.linked} reports linked, {w.rejected} rejected, "
+                f"{w.findings} findings, {w.overdue} notices overdue, {len(w.escalations)} "
+                f"escalations, {'not published' if w.delivered is None else w.delivered} "
+                "published")
+        return [*lines, f"validation report: {v.report_path or '(nothing was validated)'}"]
 
 
 def _connect(database_url: str | None):
@@ -215,6 +226,7 @@ def _notified_kind(payload: str) -> str | None:
         return None
 
 
+@recorded("validate")
 def validate_step(
     database_url: str | None = None,
     *,
@@ -264,6 +276,7 @@ def _tell_senders(conn, settings: MqttSettings | None) -> int | None:
         return 0
 
 
+@recorded("link")
 def link_step(database_url: str | None = None) -> LinkResult:
     """Pipeline step 2: derive the lot graph for newly promoted rows (trace team)."""
     from foodtrace.trace.link import link
@@ -286,6 +299,7 @@ def link_step(database_url: str | None = None) -> LinkResult:
     )
 
 
+@recorded("alert")
 def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = None) -> AlertResult:
     """Pipeline step 3: judge new lab results, re-scope the open alerts that late data
     touched and, when an MQTT broker is configured (FOODTRACE_MQTT_URL or `mqtt`),
@@ -315,12 +329,24 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
 
 
 def _deliver_notices(conn, settings: MqttSettings) -> int:
-    """Withdrawal notices the alert versions just issued (foodtrace.withdrawals)."""
+    """Withdrawal notices the alert versions just issued (foodtrace.withdrawals),
+    batch after batch (a delivery takes at most 1,000: an alert reaching more
+    businesses must not leave the rest for the next sweep). Stops when another
+    deliverer holds the lock or the broker refuses (they stay queued)."""
     from foodtrace.withdrawals.step import deliver_pending
 
-    return deliver_pending(conn, settings)
+    total = 0
+    while (sent := deliver_pending(conn, settings)) > 0:
+        total += sent
+        row = conn.execute("SELECT EXISTS (SELECT 1 FROM core.withdrawal_notices "
+                           "WHERE sent_at IS NULL)").fetchone()
+        conn.commit()
+        if not (row and row[0]):
+            break
+    return total
 
 
+@recorded("withdrawals")
 def withdrawal_step(
     database_url: str | None = None,
     *,
@@ -337,6 +363,7 @@ def withdrawal_step(
     with _connect(database_url) as conn:
         out = run(conn, settings, now=now)
         if settings is not None:
+            out["delivered"] = (out["delivered"] or 0) + _deliver_notices(conn, settings)
             _tell_senders(conn, settings)  # what the reports' senders are told
     return WithdrawalResult(started_at=started_at, finished_at=time.time(), **out)
 
@@ -377,10 +404,12 @@ def run_once(
     report_dir: Path | None = None,
     mqtt: MqttSettings | None = None,
 ) -> PipelineReport:
-    """validate -> link -> alerts, in this process, without Airflow."""
+    """validate -> link -> alerts -> withdrawals, in this process, without Airflow
+    (the sweep DAG's steps)."""
     return PipelineReport(
         validate=validate_step(database_url, report_dir=report_dir, mqtt=mqtt),
         link=link_step(database_url),
         alert=alert_step(database_url, mqtt=mqtt),
         mode="direct",
+        withdrawal=withdrawal_step(database_url, mqtt=mqtt),
     )

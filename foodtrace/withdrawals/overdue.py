@@ -1,6 +1,8 @@
 """Overdue detection (the sweep): notices past their deadline without a
 withdrawal move to `overdue`, and each city with newly overdue notices of an
-alert gets one CAP Update listing every overdue business of that alert there."""
+alert gets one CAP Update listing every overdue business of that alert there.
+A notice issued before its place's master data arrived has no city; the place's
+city, once known, stands in (late data updates the answer)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from foodtrace.withdrawals import escalation, states
 from foodtrace.withdrawals.issue import history
 
 _DUE = """
-SELECT n.notice_id, n.alert_id, n.city, n.state, n.deadline
+SELECT n.notice_id, n.alert_id, coalesce(n.city, l.city), n.state, n.deadline
 FROM core.withdrawal_notices n JOIN core.alerts a ON a.alert_id = n.alert_id
+LEFT JOIN core.locations l ON l.location_id = n.location_id
 WHERE n.state IN ('issued', 'acknowledged') AND n.deadline < %s AND a.status <> 'closed'
 ORDER BY n.alert_id, n.city, n.notice_id
 FOR UPDATE OF n
@@ -26,7 +29,8 @@ FOR UPDATE OF n
 _OVERDUE_IN_CITY = """
 SELECT n.notice_id, n.actor_id, n.location_id, l.name, NULL::text AS phone, n.lots, n.deadline, n.state
 FROM core.withdrawal_notices n LEFT JOIN core.locations l ON l.location_id = n.location_id
-WHERE n.alert_id = %s AND n.city IS NOT DISTINCT FROM %s AND n.state = 'overdue'
+WHERE n.alert_id = %s AND coalesce(n.city, l.city) IS NOT DISTINCT FROM %s
+  AND n.state = 'overdue'
 ORDER BY n.actor_id, n.location_id
 """
 

@@ -14,7 +14,7 @@ from foodtrace.withdrawals.issue import history
 from foodtrace.withdrawals.progress import NoticeRow, by_city, summarise
 
 _ROWS = """
-SELECT n.notice_id::text, n.alert_id::text, n.city, n.actor_id, n.location_id, n.action,
+SELECT n.notice_id::text, n.alert_id::text, coalesce(n.city, loc.city), n.actor_id, n.location_id, n.action,
        n.state, n.deadline, n.lots,
        coalesce((SELECT jsonb_agg(jsonb_build_array(l->>'lot_code', l->>'unit', l->'quantity'))
                  FROM core.withdrawal_reports r CROSS JOIN LATERAL jsonb_array_elements(r.lots) l
@@ -23,8 +23,9 @@ SELECT n.notice_id::text, n.alert_id::text, n.city, n.actor_id, n.location_id, n
        (SELECT r.status FROM core.withdrawal_reports r WHERE r.notice_id = n.notice_id
         ORDER BY r.reported_at DESC LIMIT 1)
 FROM core.withdrawal_notices n
+LEFT JOIN core.locations loc ON loc.location_id = n.location_id  -- city known only later
 WHERE (%(alert)s::uuid IS NULL OR n.alert_id = %(alert)s::uuid)
-  AND (%(city)s::text IS NULL OR n.city = %(city)s::text)
+  AND (%(city)s::text IS NULL OR coalesce(n.city, loc.city) = %(city)s::text)
   AND (%(all)s OR n.state <> 'superseded')
 ORDER BY n.alert_id, n.city, n.actor_id, n.issued_at
 """
