@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,37 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
-from foodtrace.grafana.model import DASHBOARD_FILES, DATASOURCE_TYPE, DATASOURCE_UID
+from foodtrace.grafana.labels import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    city_name,
+    column_label,
+    translate,
+)
+from foodtrace.grafana.model import (
+    DASHBOARD_FILES,
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+    dashboard_path,
+)
 from foodtrace.reference import CITY_CODES
 
 HERE = Path(__file__).resolve().parent
 DATASOURCE = dm.DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
 TAGS = ["foodtrace"]
+
+
+class _Language:
+    """The language being built (build_all sets it; the builders read it)."""
+
+    code = DEFAULT_LANGUAGE
+
+
+LANGUAGE = _Language()
+
+
+def _t(text: str) -> str:
+    return translate(text, LANGUAGE.code)
 
 
 class SqlQuery(cogvariants.Dataquery):
@@ -79,8 +105,8 @@ def _pos(x: int, y: int, w: int, h: int) -> dm.GridPos:
 def _table(title: str, sql: str, pos: dm.GridPos, description: str = "") -> table.Panel:
     return (
         table.Panel()
-        .title(title)
-        .description(description)
+        .title(_t(title))
+        .description(_t(description))
         .datasource(DATASOURCE)
         .grid_pos(pos)
         .show_header(True)
@@ -93,8 +119,8 @@ def _timeseries(
 ) -> timeseries.Panel:
     return (
         timeseries.Panel()
-        .title(title)
-        .description(description)
+        .title(_t(title))
+        .description(_t(description))
         .datasource(DATASOURCE)
         .grid_pos(pos)
         .unit(unit)
@@ -136,8 +162,8 @@ def _geomap(title: str, sql: str, pos: dm.GridPos, size_field: str, description:
     view = geomap.MapViewConfig().id("coords").lat(23).lon(113).zoom(8)
     return (
         geomap.Panel()
-        .title(title)
-        .description(description)
+        .title(_t(title))
+        .description(_t(description))
         .datasource(DATASOURCE)
         .grid_pos(pos)
         .view(view)
@@ -148,22 +174,34 @@ def _geomap(title: str, sql: str, pos: dm.GridPos, size_field: str, description:
 
 
 def _city_variable() -> db.CustomVariable:
-    everything = dm.VariableOption(text="All", value="$__all", selected=True)
+    everything = dm.VariableOption(text=_t("All"), value="$__all", selected=True)
     return (
         db.CustomVariable("city")
-        .label("City")
-        .values(",".join(CITY_CODES))
+        .label(_t("City"))
+        # "text : value": the city's name shown, its code in the SQL
+        .values(",".join(f"{city_name(c, LANGUAGE.code)} : {c}" for c in CITY_CODES))
         .multi(True)
         .include_all(True)
         .current(everything)
     )
 
 
+def _silent_hours_variable() -> db.CustomVariable:
+    six = dm.VariableOption(text="6", value="6", selected=True)
+    return (
+        db.CustomVariable("silent_hours")
+        .label(_t("Silent after (hours)"))
+        .description(_t("a lab or station with no result for this many hours is listed as silent"))
+        .values("1,3,6,12,24,48,72")
+        .current(six)
+    )
+
+
 def _dashboard(uid: str, title: str, description: str, time_from: str) -> db.Dashboard:
     return (
-        db.Dashboard(title)
-        .uid(uid)
-        .description(description)
+        db.Dashboard(_t(title))
+        .uid(uid if LANGUAGE.code == "zh-CN" else f"{uid}-en")
+        .description(_t(description))
         .tags(TAGS)
         .timezone("browser")
         .time(time_from, "now")
@@ -181,7 +219,7 @@ def emergency() -> db.Dashboard:
     ).with_variable(_city_variable())
     d = d.with_panel(
         stat.Panel()
-        .title("Open alerts")
+        .title(_t("Open alerts"))
         .datasource(DATASOURCE)
         .grid_pos(_pos(0, 0, 6, 6))
         .reduce_options(cb.ReduceDataOptions().values(False).calcs(["lastNotNull"]).fields(""))
@@ -283,7 +321,7 @@ def emergency() -> db.Dashboard:
 
 
 def trace_explorer() -> db.Dashboard:
-    lot = db.TextBoxVariable("lot").label("Lot code").description("traceability lot code")
+    lot = db.TextBoxVariable("lot").label(_t("Lot code")).description(_t("traceability lot code"))
     d = _dashboard(
         "foodtrace-trace",
         "Trace explorer",
@@ -495,7 +533,10 @@ def ingest_health() -> db.Dashboard:
             "Ingest lag (publish to commit)",
             """
             SELECT $__timeGroupAlias(ts, $__interval),
-                   avg(lag_avg_s) AS lag_avg,
+                   sum(lag_avg_s * coalesce(lag_count, received))
+                       FILTER (WHERE lag_avg_s IS NOT NULL)
+                   / nullif(sum(coalesce(lag_count, received))
+                       FILTER (WHERE lag_avg_s IS NOT NULL), 0) AS lag_avg,
                    max(lag_max_s) AS lag_max
             FROM ops.ingest_stats
             WHERE $__timeFilter(ts)
@@ -504,6 +545,8 @@ def ingest_health() -> db.Dashboard:
             """,
             _pos(0, 18, 12, 8),
             "s",
+            "Average: total lag / messages over every batch of the interval (each batch "
+            "weighed by its messages), not the average of batch averages.",
         )
     )
     d = d.with_panel(
@@ -583,6 +626,58 @@ def ingest_health() -> db.Dashboard:
             _pos(0, 43, 24, 8),
             "Which checks rows failed, with the FSMA 204 section they enforce.",
         )
+    ).with_panel(
+        _table(
+            "Pipeline steps by DAG",
+            """
+            SELECT coalesce(dag_id, 'direct') AS dag_id, step, count(*) AS runs,
+                   count(*) FILTER (WHERE state = 'failed') AS failed,
+                   (array_agg(state ORDER BY started_at DESC))[1] AS last_state,
+                   max(started_at) AS last_run,
+                   round(avg(extract(epoch FROM finished_at - started_at))::numeric, 2)
+                       AS avg_duration_s,
+                   round(max(extract(epoch FROM finished_at - started_at))::numeric, 2)
+                       AS max_duration_s
+            FROM ops.pipeline_runs
+            WHERE $__timeFilter(started_at)
+            GROUP BY 1, 2
+            ORDER BY failed DESC, last_run DESC
+            """,
+            _pos(0, 51, 12, 8),
+            "Runs, failures, last state and durations per DAG and step in the time range.",
+        )
+    ).with_panel(
+        _timeseries(
+            "Pipeline step durations",
+            """
+            SELECT $__timeGroupAlias(started_at, $__interval), step AS metric,
+                   max(extract(epoch FROM finished_at - started_at)) AS duration_s
+            FROM ops.pipeline_runs
+            WHERE $__timeFilter(started_at)
+            GROUP BY 1, 2
+            ORDER BY 1
+            """,
+            _pos(12, 51, 12, 8),
+            "s",
+        )
+    ).with_panel(
+        _table(
+            "Pipeline step runs",
+            """
+            SELECT started_at, coalesce(dag_id, 'direct') AS dag_id, step, state, mode,
+                   round(extract(epoch FROM finished_at - started_at)::numeric, 3)
+                       AS duration_s,
+                   dag_run_id, task_id, try_number, error, host, pid
+            FROM ops.pipeline_runs
+            WHERE $__timeFilter(started_at)
+            ORDER BY started_at DESC
+            LIMIT 500
+            """,
+            _pos(0, 59, 24, 9),
+            "Every run of a pipeline step (validate, link, alert, withdrawals) as the step "
+            "recorded it in ops.pipeline_runs: under Airflow with its DAG, run and task, "
+            "or direct (foodtrace pipeline run --direct).",
+        )
     )
 
 
@@ -594,7 +689,31 @@ def lab_results() -> db.Dashboard:
         "positive when the alerts engine judged it a violation (confirmatory, above "
         "the limit) or a suspicion (rapid test positive).",
         "now-7d",
-    ).with_variable(_city_variable())
+    ).with_variable(_city_variable()).with_variable(_silent_hours_variable())
+    d = d.with_panel(
+        _table(
+            "Labs and stations that stopped reporting",
+            """
+            SELECT r.lab_id,
+                   CASE WHEN bool_and(r.test_kind = 'rapid') THEN 'station' ELSE 'lab' END
+                       AS station_kind,
+                   max(r.tested_at) AS last_result,
+                   round((extract(epoch FROM now() - max(r.tested_at)) / 3600)::numeric, 1)
+                       AS silent_h,
+                   count(*) AS results
+            FROM core.lab_results r
+            GROUP BY r.lab_id
+            HAVING max(r.tested_at) < now() - make_interval(
+                       hours => ${silent_hours:sqlstring}::integer)
+            ORDER BY last_result
+            LIMIT 500
+            """,
+            _pos(0, 18, 24, 8),
+            "Every lab and rapid-test station that has reported before and has sent no result "
+            "for more than the chosen number of hours (variable silent_hours), longest "
+            "silent first. Not limited to the time range: a long silence must show.",
+        )
+    )
     d = d.with_panel(
         _timeseries(
             "Positives by analyte",
@@ -786,6 +905,206 @@ def kde_completeness() -> db.Dashboard:
         )
     )
 
+# City code -> both names, in SQL: the same query in both languages; each
+# language's dashboard shows its own column (name_zh / name_en).
+_CITY_NAMES = (
+    "(VALUES "
+    + ", ".join(
+        f"('{c}', '{city_name(c, 'zh-CN')}', '{city_name(c, 'en')}')" for c in CITY_CODES
+    )
+    + ") AS cn (city, name_zh, name_en)"
+)
+
+
+def withdrawals() -> db.Dashboard:
+    d = _dashboard(
+        "foodtrace-withdrawals",
+        "Withdrawal progress",
+        "Withdrawal notices of open alerts per city: the share of the held quantity "
+        "withdrawn or accounted for, the businesses that are overdue with their "
+        "contact details, and how much is still out there. Figures as `foodtrace "
+        "withdrawals` gives them (reporting.withdrawal_progress_by_city).",
+        "now-7d",
+    ).with_variable(_city_variable())
+    d = d.with_panel(
+        _table(
+            "Notices per alert and city",
+            """
+            SELECT a.lot_code, a.severity, p.city, p.notices, p.answered, p.overdue,
+                   p.open, p.verified, p.held, p.done, p.unit, p.share, p.alert_id
+            FROM reporting.withdrawal_progress_by_city p
+            JOIN core.alerts a ON a.alert_id = p.alert_id
+            WHERE a.status <> 'closed' AND p.city IN (${city:sqlstring})
+            ORDER BY p.share NULLS FIRST, p.overdue DESC, p.city
+            """,
+            _pos(12, 0, 12, 10),
+        )
+    )
+    d = d.with_panel(
+        _table(
+            "Overdue businesses",
+            """
+            SELECT n.city, n.actor_id,
+                   coalesce(to_jsonb(l) ->> 'business_name', l.name) AS business_name,
+                   to_jsonb(l) ->> 'phone' AS phone, to_jsonb(l) ->> 'address' AS address,
+                   n.location_id, n.deadline, now() - n.deadline AS overdue_for, n.action,
+                   a.lot_code, n.notice_id
+            FROM core.withdrawal_notices n
+            JOIN core.alerts a ON a.alert_id = n.alert_id
+            LEFT JOIN core.locations l ON l.location_id = n.location_id
+            WHERE n.state = 'overdue' AND a.status <> 'closed'
+              AND coalesce(n.city, 'other') IN (${city:sqlstring})
+            ORDER BY n.deadline, n.city, n.actor_id
+            LIMIT 1000
+            """,
+            _pos(0, 10, 24, 9),
+            "Businesses whose notice passed its deadline without a withdrawal, with the "
+            "contact details of their master data (business name, phone, address).",
+        )
+    )
+    return d.with_panel(
+        _timeseries(
+            "Quantity still out there",
+            """
+            SELECT at AS "time", unit AS metric, out_there
+            FROM (SELECT c.at, c.unit,
+                         sum(sum(c.delta)) OVER (PARTITION BY c.unit ORDER BY c.at) AS out_there
+                  FROM reporting.withdrawal_outstanding_changes c
+                  JOIN core.alerts a ON a.alert_id = c.alert_id
+                  WHERE a.status <> 'closed' AND c.city IN (${city:sqlstring})
+                  GROUP BY c.at, c.unit) o
+            WHERE at <= $__timeTo()
+            ORDER BY 1
+            """,
+            _pos(0, 19, 24, 9),
+            "short",
+            "Held quantity of the live notices minus what was withdrawn or accounted for, "
+            "per unit, over time.",
+        )
+    )
+
+
+def _withdrawal_bars() -> dict[str, Any]:
+    """Per city (and alert) progress bars: the bar gauge the SDK has no simple builder for."""
+    name = "name_zh" if LANGUAGE.code == "zh-CN" else "name_en"
+    sql = f"""
+        SELECT cn.{name} || ' · ' || a.lot_code AS bar, p.share
+        FROM reporting.withdrawal_progress_by_city p
+        JOIN core.alerts a ON a.alert_id = p.alert_id
+        LEFT JOIN {_CITY_NAMES} ON cn.city = p.city
+        WHERE a.status <> 'closed' AND p.city IN (${{city:sqlstring}})
+        ORDER BY p.share NULLS FIRST, p.city
+        """
+    return {
+        "type": "bargauge",
+        "title": _t("Progress by city"),
+        "description": _t(
+            "Share of the held quantity withdrawn or accounted for, per city and alert "
+            "(empty when a city's lots are in several units: see the table)."
+        ),
+        "datasource": DATASOURCE.to_json(),
+        "gridPos": {"x": 0, "y": 0, "w": 12, "h": 10},
+        "fieldConfig": {
+            "defaults": {
+                "unit": "percentunit",
+                "min": 0,
+                "max": 1,
+                "displayName": "${__data.fields.bar}",
+                "thresholds": {
+                    "mode": "absolute",
+                    "steps": [
+                        {"color": "red", "value": None},
+                        {"color": "orange", "value": 0.5},
+                        {"color": "green", "value": 0.95},
+                    ],
+                },
+            },
+            "overrides": [],
+        },
+        "options": {
+            "orientation": "horizontal",
+            "displayMode": "gradient",
+            "showUnfilled": True,
+            "reduceOptions": {"values": True, "calcs": [], "fields": "/^share$/"},
+        },
+        "targets": [Sql(sql).build().to_json()],
+    }
+
+
+def _lot_graph() -> dict[str, Any]:
+    """The trace as Grafana's node graph: a nodes frame (id, title, subtitle,
+    mainstat, secondarystat, color, detail__*) and an edges frame (id, source,
+    target, mainstat, detail__*), both from the trace graph functions (0018)."""
+    nodes = Sql(
+        """
+        SELECT lot_code AS id, lot_code AS title,
+               coalesce(product_name, product_code, '') AS subtitle,
+               coalesce(quantity::text || ' ' || coalesce(unit, ''), '') AS mainstat,
+               CASE direction WHEN 'self' THEN '本批次 this lot'
+                    WHEN 'upstream' THEN '上游 upstream ' || abs(depth)::text
+                    ELSE '下游 downstream ' || depth::text END AS secondarystat,
+               CASE direction WHEN 'self' THEN 'red' WHEN 'upstream' THEN 'blue'
+                    ELSE 'orange' END AS color,
+               direction AS detail__direction, depth AS detail__depth,
+               is_root AS detail__source_lot, depth_capped AS detail__depth_capped
+        FROM core.trace_graph_nodes(${lot:sqlstring})
+        ORDER BY depth, lot_code
+        """,
+        ref_id="nodes",
+    )
+    edges = Sql(
+        """
+        SELECT parent_lot || '->' || child_lot AS id, parent_lot AS source,
+               child_lot AS target,
+               coalesce(input_quantity::text || ' ' || coalesce(input_unit, ''), '') AS mainstat,
+               events AS detail__events, first_event_time AS detail__first_event_time,
+               location_ids AS detail__locations
+        FROM core.trace_graph_edges(${lot:sqlstring})
+        ORDER BY source, target
+        """,
+        ref_id="edges",
+    )
+    return {
+        "type": "nodeGraph",
+        "title": _t("Lot graph of ${lot}"),
+        "description": _t(
+            "Upstream (blue), the lot (red) and downstream (orange) lots, with the "
+            "transformations between them: core.trace_graph_nodes / trace_graph_edges, "
+            "which walk the graph with the trace functions."
+        ),
+        "datasource": DATASOURCE.to_json(),
+        "gridPos": {"x": 0, "y": 37, "w": 24, "h": 14},
+        "fieldConfig": {"defaults": {}, "overrides": []},
+        "options": {"nodes": {}, "edges": {}},
+        "targets": [nodes.build().to_json(), edges.build().to_json()],
+    }
+
+
+# Panels written as JSON (types the SDK builders do not cover well), per dashboard.
+RAW_PANELS = {"trace": [_lot_graph], "withdrawals": [_withdrawal_bars]}
+# Time-series dashboards: alerts are drawn on them as annotations.
+ANNOTATED = ("emergency", "ingest", "lab_results", "withdrawals")
+
+
+def _alert_annotation() -> dict[str, Any]:
+    sql = """
+        SELECT raised_at AS "time",
+               '告警 alert ' || severity || ': ' || analyte || ' / ' || lot_code AS title,
+               severity || ' · ' || analyte || ' · ' || lot_code || ' · ' || status
+                   || ' · v' || version::text AS text,
+               'foodtrace,alert,' || severity || ',' || status AS tags
+        FROM core.alerts
+        WHERE $__timeFilter(raised_at)
+        ORDER BY raised_at
+        """
+    return {
+        "name": _t("Alerts"),
+        "enable": True,
+        "iconColor": "red",
+        "datasource": DATASOURCE.to_json(),
+        "target": Sql(sql, ref_id="alerts").build().to_json(),
+    }
+
 
 BUILDERS = {
     "emergency": emergency,
@@ -793,27 +1112,79 @@ BUILDERS = {
     "ingest": ingest_health,
     "lab_results": lab_results,
     "kde_completeness": kde_completeness,
+    "withdrawals": withdrawals,
 }
 
 
+def build_language(language: str) -> dict[str, dict[str, Any]]:
+    """Dashboard key -> dashboard JSON (as a dict) in `language`."""
+    LANGUAGE.code = language
+    try:
+        out = {}
+        for key, make in BUILDERS.items():
+            model = json.loads(json.dumps(make().build(), cls=JSONEncoder))
+            model["panels"] = model.get("panels", []) + [raw() for raw in RAW_PANELS.get(key, [])]
+            if key in ANNOTATED:
+                model.setdefault("annotations", {}).setdefault("list", []).append(
+                    _alert_annotation()
+                )
+            out[key] = _complete(model, language)
+        return out
+    finally:
+        LANGUAGE.code = DEFAULT_LANGUAGE
+
+
 def build_all() -> dict[str, dict[str, Any]]:
-    """File name -> dashboard JSON (as a dict) for every dashboard."""
-    out = {}
-    for key, make in BUILDERS.items():
-        model = json.loads(json.dumps(make().build(), cls=JSONEncoder))
-        out[DASHBOARD_FILES[key]] = _complete(model)
-    return out
+    """Path under dashboards/ -> dashboard JSON, for every dashboard and language."""
+    return {
+        dashboard_path(DASHBOARD_FILES[key], language): model
+        for language in LANGUAGES
+        for key, model in build_language(language).items()
+    }
 
 
-def _complete(model: dict[str, Any]) -> dict[str, Any]:
-    """Fill in what Grafana expects and the SDK leaves out: panel ids, empty lists."""
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _complete(model: dict[str, Any], language: str) -> dict[str, Any]:
+    """Fill in what Grafana expects and the SDK leaves out (panel ids, empty lists),
+    and show columns and city codes in `language` (display-name overrides and value
+    mappings: the SQL stays the same in every language)."""
     for number, panel in enumerate(model.get("panels", []), start=1):
         panel.setdefault("id", number)
         if panel.get("options") is None:
             panel["options"] = {}
+        if panel.get("type") != "nodeGraph":  # the node graph needs its field names
+            _localise_fields(panel, language)
     model.setdefault("annotations", {}).setdefault("list", [])
     model.setdefault("templating", {}).setdefault("list", [])
     return model
+
+
+def _localise_fields(panel: dict[str, Any], language: str) -> None:
+    words = {w for t in panel.get("targets", []) for w in _WORD.findall(t.get("rawSql", ""))}
+    overrides = panel.setdefault("fieldConfig", {}).setdefault("overrides", [])
+    taken = {o["matcher"]["options"] for o in overrides if o.get("matcher", {}).get("id") == "byName"}
+    for column in sorted(words - taken):
+        label = column_label(column, language)
+        if label is None:
+            continue
+        properties: list[dict[str, Any]] = [{"id": "displayName", "value": label}]
+        if column == "share" and panel.get("type") == "table":
+            properties.append({"id": "unit", "value": "percentunit"})
+        if column == "city":
+            mapping = {c: {"text": city_name(c, language)} for c in CITY_CODES}
+            properties.append({"id": "mappings", "value": [{"type": "value", "options": mapping}]})
+        overrides.append({"matcher": {"id": "byName", "options": column}, "properties": properties})
+    if "city" in words and any(t.get("format") == "time_series" for t in panel["targets"]):
+        # series named by a city code ("metric" column) show the city's name
+        for city in CITY_CODES:
+            overrides.append(
+                {
+                    "matcher": {"id": "byName", "options": city},
+                    "properties": [{"id": "displayName", "value": city_name(city, language)}],
+                }
+            )
 
 
 def render(model: dict[str, Any]) -> str:
@@ -827,6 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for name, model in build_all().items():
         path = HERE / name
+        path.parent.mkdir(exist_ok=True)
         text = render(model)
         if args.check:
             if not path.exists() or path.read_text("utf-8") != text:

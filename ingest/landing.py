@@ -67,7 +67,8 @@ _STAGING_DDL = (
     """CREATE TEMP TABLE IF NOT EXISTS ft_stage_documents (
            ord integer NOT NULL, document_id uuid NOT NULL, actor_id text NOT NULL,
            topic text NOT NULL, received_at timestamptz NOT NULL, raw bytea NOT NULL,
-           document jsonb NOT NULL, not_used jsonb NOT NULL
+           document jsonb NOT NULL, not_used jsonb NOT NULL,
+           containment jsonb NOT NULL DEFAULT '[]'
        ) ON COMMIT DELETE ROWS""",
     """CREATE TEMP TABLE IF NOT EXISTS ft_stage_quarantine (
            ord integer NOT NULL, dedup_key bytea NOT NULL, topic text, sender_id text,
@@ -103,6 +104,21 @@ INSERT INTO landing.epcis_documents (document_id, actor_id, topic, received_at, 
 SELECT DISTINCT ON (document_id) document_id, actor_id, topic, received_at, raw, document,
        not_used
 FROM ft_stage_documents ORDER BY document_id, ord
+ON CONFLICT DO NOTHING"""
+
+# What the documents' AggregationEvents put into pallets (0016; ingest/epcis_lines.py).
+_INSERT_CONTAINMENT = """
+INSERT INTO landing.epcis_containment (containment_id, actor_id, received_at, source_document_id,
+                                       message_id, parent_id, action, event_time, lot_code,
+                                       product_code, quantity, unit)
+SELECT DISTINCT ON (c.containment_id) c.containment_id, d.actor_id, d.received_at, d.document_id,
+       c.message_id, c.parent_id, c.action, c.event_time, c.lot_code, c.product_code,
+       c.quantity, c.unit
+FROM ft_stage_documents d
+CROSS JOIN LATERAL jsonb_to_recordset(d.containment) AS c (
+    containment_id uuid, message_id uuid, parent_id text, action text, event_time timestamptz,
+    lot_code text, product_code text, quantity numeric, unit text)
+ORDER BY c.containment_id, d.ord
 ON CONFLICT DO NOTHING"""
 
 _INSERT_LAB_RESULTS = """
@@ -148,8 +164,8 @@ RETURNING dedup_key"""
 
 _INSERT_STATS = """
 INSERT INTO ops.ingest_stats (ts, worker_id, received, stored, duplicates, quarantined,
-                              lag_avg_s, lag_max_s)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"""
+                              lag_avg_s, lag_max_s, lag_count)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 
 
 def _json(value: object) -> str:
@@ -194,6 +210,8 @@ def write_batch(
                             copy.write_row(row)
             if staged.documents:
                 cur.execute(_INSERT_DOCUMENTS)
+                if staged.containment:
+                    cur.execute(_INSERT_CONTAINMENT)
             stored = 0
             for kinds, sql in _ELEMENT_INSERTS:
                 if kinds & staged.kinds:
@@ -231,6 +249,7 @@ def write_batch(
                     counts.quarantined,
                     counts.lag_avg_s,
                     counts.lag_max_s,
+                    counts.lag_n,  # the dashboard's average: sum(avg * count) / sum(count)
                 ),
             )
         conn.commit()
@@ -246,7 +265,7 @@ def write_batch(
 
 _COPY_DOCUMENTS = (
     "COPY ft_stage_documents (ord, document_id, actor_id, topic, received_at, raw, document,"
-    " not_used) FROM STDIN"
+    " not_used, containment) FROM STDIN"
 )
 _COPY_ELEMENTS = (
     "COPY ft_stage_elements (ord, kind, message_id, sender_id, natural_key, topic,"
@@ -273,6 +292,7 @@ class _Staged:
     elements: list[tuple]
     quarantine: list[tuple]
     kinds: set[str]
+    containment: bool = False  # a document holds pallet containment rows
 
     @classmethod
     def of(
@@ -294,8 +314,10 @@ class _Staged:
                         doc.raw,
                         _json(doc.document),
                         _json(doc.not_used),
+                        _json(doc.containment),
                     )
                 )
+                staged.containment = staged.containment or bool(doc.containment)
             for acc in item.result.accepted:
                 staged.kinds.add(acc.kind)
                 staged.elements.append(

@@ -23,10 +23,12 @@ def register(sub) -> None:
             "Datasource: FOODTRACE_READER_DB_PASSWORD (required), FOODTRACE_READER_DB_USER "
             "(grafana_reader), FOODTRACE_GRAFANA_DB_HOST (timescaledb:5432, as Grafana's "
             "server reaches it), FOODTRACE_GRAFANA_DB_NAME (foodtrace), "
-            "FOODTRACE_GRAFANA_DB_SSLMODE (disable), FOODTRACE_GRAFANA_TIMESCALEDB (true)."
+            "FOODTRACE_GRAFANA_DB_SSLMODE (disable), FOODTRACE_GRAFANA_TIMESCALEDB (true). "
+            "Language: --language or FOODTRACE_GRAFANA_LANGUAGE, zh-CN (default) or en."
         ),
     )
     pub.add_argument("--url", help="Grafana base URL (default: $FOODTRACE_GRAFANA_URL)")
+    _add_language(pub)
     add_json_flag(pub)
     pub.set_defaults(handler=run_publish)
 
@@ -40,11 +42,21 @@ def register(sub) -> None:
         ),
     )
     chk.add_argument("--lot", default="", help="value of the trace explorer's $lot")
+    _add_language(chk)
     chk.add_argument(
         "--hours", type=float, default=24.0, help="time range: the last N hours (default 24)"
     )
     add_json_flag(chk)
     chk.set_defaults(handler=run_check)
+
+
+def _add_language(parser) -> None:
+    parser.add_argument(
+        "--language",
+        choices=("zh-CN", "en"),
+        help="dashboards in 简体中文 (zh-CN) or English (en); default: "
+        "$FOODTRACE_GRAFANA_LANGUAGE, else zh-CN",
+    )
 
 
 def run_publish(args) -> int:
@@ -57,7 +69,7 @@ def run_publish(args) -> int:
     datasource = datasource_payload(ReaderDatabase.from_env())
     api = grafana_api(url)
     try:
-        result = publish(api, datasource, load_dashboards(), url_for_report=url)
+        result = publish(api, datasource, load_dashboards(args.language), url_for_report=url)
     except GrafanaException as exc:
         print(
             f"foodtrace: Grafana at {redact(url)} refused the publish: {exc.message} "
@@ -87,7 +99,7 @@ def run_check(args) -> int:
     time_range = TimeRange.last(span, max(timedelta(seconds=1), span / 1000))
     results = []
     with connect() as conn:
-        for dashboard in load_dashboards().values():
+        for dashboard in load_dashboards(args.language).values():
             results += run_dashboard(conn, dashboard, time_range, {"lot": args.lot})
     failed = [r for r in results if not r.ok]
     if args.json:

@@ -50,7 +50,12 @@ def default_variables(dashboard: Mapping[str, Any]) -> dict[str, str | list[str]
         kind = var.get("type")
         current = (var.get("current") or {}).get("value")
         if kind == "custom":
-            options = [v.strip() for v in str(var.get("query", "")).split(",") if v.strip()]
+            # "a,b" or "text : value" pairs (Grafana's custom variable syntax)
+            options = [
+                v.split(" : ", 1)[-1].strip()
+                for v in str(var.get("query", "")).split(",")
+                if v.strip()
+            ]
             if current in (None, "$__all", ["$__all"]) and var.get("includeAll"):
                 values[name] = options
             elif current is not None:

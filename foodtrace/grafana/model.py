@@ -9,6 +9,7 @@ from importlib.resources import files
 from typing import Any
 
 from foodtrace.config import ConfigError
+from foodtrace.grafana.labels import DEFAULT_LANGUAGE, LANGUAGES
 
 DATASOURCE_UID = "foodtrace-pg"
 DATASOURCE_NAME = "foodtrace"
@@ -24,7 +25,12 @@ DASHBOARD_FILES = {
     "ingest": "ingest.json",
     "lab_results": "lab_results.json",
     "kde_completeness": "kde_completeness.json",
+    "withdrawals": "withdrawals.json",
 }
+# Which language `foodtrace grafana publish` (and `check`) use: zh-CN (default) or en.
+# Both are generated from one definition (dashboards/build.py, grafana/labels.py):
+# zh-CN in dashboards/, en in dashboards/en/ (uids end in -en).
+LANGUAGE_ENV = "FOODTRACE_GRAFANA_LANGUAGE"
 
 # The database as Grafana reaches it, and the reader's credentials (never the
 # pipeline's or an admin's: the datasource is read-only by the role it logs in as).
@@ -36,11 +42,29 @@ GRAFANA_DB_SSLMODE_ENV = "FOODTRACE_GRAFANA_DB_SSLMODE"  # default disable (comp
 GRAFANA_TIMESCALEDB_ENV = "FOODTRACE_GRAFANA_TIMESCALEDB"  # "true" (default) or "false"
 
 
-def load_dashboards() -> dict[str, dict[str, Any]]:
-    """Dashboard key -> dashboard JSON, read from the installed package."""
+def dashboard_path(name: str, language: str) -> str:
+    """Where a dashboard file of `language` lives under dashboards/."""
+    return name if language == DEFAULT_LANGUAGE else f"{language}/{name}"
+
+
+def dashboard_language(language: str | None = None) -> str:
+    """`language`, else $FOODTRACE_GRAFANA_LANGUAGE, else zh-CN; a clear error otherwise."""
+    chosen = (language or os.environ.get(LANGUAGE_ENV) or DEFAULT_LANGUAGE).strip()
+    if chosen not in LANGUAGES:
+        raise ConfigError(
+            f"{LANGUAGE_ENV} must be one of {', '.join(LANGUAGES)} "
+            f"(仪表盘语言: zh-CN 简体中文 / en English), got {chosen!r}"
+        )
+    return chosen
+
+
+def load_dashboards(language: str | None = None) -> dict[str, dict[str, Any]]:
+    """Dashboard key -> dashboard JSON in `language` (default: the setting), read
+    from the installed package."""
+    chosen = dashboard_language(language)
     folder = files("foodtrace.dashboards")
     return {
-        key: json.loads(folder.joinpath(name).read_text("utf-8"))
+        key: json.loads(folder.joinpath(dashboard_path(name, chosen)).read_text("utf-8"))
         for key, name in DASHBOARD_FILES.items()
     }
 

@@ -73,7 +73,8 @@ class TimeRange:
 
 
 def panel_queries(dashboard: Mapping[str, Any]) -> list[PanelQuery]:
-    """Every SQL query of a dashboard: panel targets (rows included) and query variables."""
+    """Every SQL query of a dashboard: panel targets (rows included), annotation
+    queries and query variables."""
     uid = dashboard.get("uid", "")
     found = []
     for panel in _all_panels(dashboard.get("panels", [])):
@@ -89,6 +90,19 @@ def panel_queries(dashboard: Mapping[str, Any]) -> list[PanelQuery]:
                     raw_sql=target["rawSql"],
                     format=target.get("format", "table"),
                     datasource_uid=(target.get("datasource") or {}).get("uid", panel_ds),
+                )
+            )
+    for annotation in dashboard.get("annotations", {}).get("list", []):
+        target = annotation.get("target") or {}
+        if target.get("rawSql"):
+            found.append(
+                PanelQuery(
+                    dashboard_uid=uid,
+                    panel_title=f"annotation {annotation.get('name', '')}",
+                    ref_id=target.get("refId", ""),
+                    raw_sql=target["rawSql"],
+                    format=target.get("format", "table"),
+                    datasource_uid=(target.get("datasource") or {}).get("uid"),
                 )
             )
     for var in dashboard.get("templating", {}).get("list", []):

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from foodtrace.grafana.queries import TimeRange
 HERE = Path(__file__).resolve().parent
 # The dashboards' seed (a small incident through link() and the alerts engine).
 sys.path.insert(0, str(HERE.parent / "integration" / "dashboards"))
-from dash_seed import Seeded, seed  # noqa: E402
+from dash_seed import Seeded, answer_notices, seed  # noqa: E402
 
 HYPERTABLES = {
     ("core", "events"),
@@ -96,7 +97,22 @@ def migrated(timescale_url: str) -> Iterator[tuple[psycopg.Connection, list[str]
     with psycopg.connect(timescale_url, connect_timeout=30) as conn:
         applied = [f"{m.version:04d}_{m.name}" for m in migrate(conn)]
         seeded = seed(conn)
+        conn.commit()
+        answer_notices(conn)  # a withdrawal report and overdue notices (0018's views)
+        _record_a_link_run(conn)  # the pipeline panel (ops.pipeline_runs)
         yield conn, applied, seeded
+
+
+def _record_a_link_run(conn: psycopg.Connection) -> None:
+    """What the link step records, on this one connection (the step opens its own)."""
+    from foodtrace.pipeline.runs import insert_run, run_row
+    from foodtrace.trace.link import link
+
+    started = time.time()
+    stats = link(conn)
+    insert_run(conn, run_row("link", started, time.time(), error=None,
+                             summary={"events": stats.events}, environ={}))
+    conn.commit()
 
 
 def test_every_migration_applies_on_timescaledb(migrated) -> None:

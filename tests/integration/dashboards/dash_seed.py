@@ -293,3 +293,46 @@ def _ingest_workers(conn: psycopg.Connection, now: datetime, prefix: str) -> Non
             died + timedelta(seconds=33),
         ),
     )
+
+
+
+def answer_notices(conn: psycopg.Connection) -> None:
+    """The withdrawal notices the alerts engine issued for the seed: the first
+    business reports half of its first lot withdrawn (through landing, as the edge
+    lands it), then the withdrawal step's work (foodtrace.withdrawals.step.run) runs
+    with a clock past every deadline, so the other businesses go overdue."""
+    from foodtrace.withdrawals.step import run
+
+    notices = conn.execute(
+        "SELECT notice_id, actor_id, lots, deadline FROM core.withdrawal_notices"
+        " WHERE state <> 'superseded' AND action <> 'released'"
+        " ORDER BY city, actor_id"
+    ).fetchall()
+    assert len(notices) >= 2, "the seed should notify at least two businesses"
+    notice_id, actor, lots, _ = next(n for n in notices if n[2][0].get("quantity_held"))
+    first = lots[0]
+    body = {
+        "schema": "foodtrace/withdrawal-report/v1",
+        "message_id": str(uuid.uuid4()),
+        "actor_id": actor,
+        "notice_id": str(notice_id),
+        "status": "withdrawn",
+        "reported_at": datetime.now(UTC).isoformat(),
+        "lots": [
+            {
+                "lot_code": first["lot_code"],
+                "quantity": float(Decimal(str(first["quantity_held"])) / 2),
+                "unit": first["unit"],
+            }
+        ],
+        "disposition": "returned",
+    }
+    conn.execute(
+        "INSERT INTO landing.withdrawal_reports (message_id, actor_id, topic, received_at,"
+        " payload) VALUES (%s, %s, %s, now(), %s)",
+        (body["message_id"], actor, f"foodtrace/v1/chain/{actor}/withdrawals", json.dumps(body)),
+    )
+    conn.commit()
+    latest = max(n[3] for n in notices if n[3] is not None)
+    run(conn, None, now=latest + timedelta(hours=1))
+    conn.commit()

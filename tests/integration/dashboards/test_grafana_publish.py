@@ -97,6 +97,7 @@ def reader_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOODTRACE_READER_DB_USER", "grafana_reader")
     monkeypatch.delenv("FOODTRACE_GRAFANA_TOKEN", raising=False)
     monkeypatch.delenv("FOODTRACE_GRAFANA_URL", raising=False)
+    monkeypatch.delenv("FOODTRACE_GRAFANA_LANGUAGE", raising=False)
 
 
 def test_first_publish_creates_folder_and_datasource_and_every_dashboard(
@@ -177,3 +178,24 @@ def test_publish_reports_a_refusal(grafana, reader_env, monkeypatch, capsys) -> 
     assert main(["grafana", "publish", "--url", url]) == 1
     err = capsys.readouterr().err
     assert "refused" in err and "datasources:create" in err
+
+
+def test_the_language_setting_chooses_what_is_published(
+    grafana, reader_env, monkeypatch, capsys
+) -> None:
+    url, rec = grafana
+    monkeypatch.setenv("FOODTRACE_GRAFANA_TOKEN", "glsa_test_token")
+    assert main(["grafana", "publish", "--url", url, "--json"]) == 0
+    chinese = [r["body"]["dashboard"] for r in rec.requests if r["path"] == "/api/dashboards/db"]
+    assert "应急协调" in {d["title"] for d in chinese}  # zh-CN by default
+    rec.requests.clear()
+    monkeypatch.setenv("FOODTRACE_GRAFANA_LANGUAGE", "en")
+    assert main(["grafana", "publish", "--url", url, "--json"]) == 0
+    english = [r["body"]["dashboard"] for r in rec.requests if r["path"] == "/api/dashboards/db"]
+    assert {d["uid"] for d in english} == {d["uid"] for d in load_dashboards("en").values()}
+    assert "Emergency coordination" in {d["title"] for d in english}
+    assert all(d["uid"].endswith("-en") for d in english)
+    capsys.readouterr()
+    monkeypatch.setenv("FOODTRACE_GRAFANA_LANGUAGE", "fr")
+    assert main(["grafana", "publish", "--url", url]) == 2
+    assert "FOODTRACE_GRAFANA_LANGUAGE" in capsys.readouterr().err
