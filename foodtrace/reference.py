@@ -6,6 +6,7 @@ tests check that they agree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,6 +15,31 @@ CITIES: tuple[str, ...] = (
     "dongguan", "zhongshan", "jiangmen", "zhaoqing",
 )
 CITY_CODES: tuple[str, ...] = (*CITIES, "other")
+
+
+@dataclass(frozen=True)
+class CityFacts:
+    name_zh: str
+    name_en: str
+    gb2260: str  # GB/T 2260 administrative-division code (prefecture level)
+
+
+# Checked against the Ministry of Civil Affairs' county-and-above code list as
+# republished in public GB/T 2260 tables (docs/cap.md, "Geocodes"). Dongguan and
+# Zhongshan have no districts, hence their 4419xx / 4420xx city codes.
+CITY_FACTS: dict[str, CityFacts] = {
+    "guangzhou": CityFacts("广州市", "Guangzhou", "440100"),
+    "shenzhen": CityFacts("深圳市", "Shenzhen", "440300"),
+    "zhuhai": CityFacts("珠海市", "Zhuhai", "440400"),
+    "foshan": CityFacts("佛山市", "Foshan", "440600"),
+    "huizhou": CityFacts("惠州市", "Huizhou", "441300"),
+    "dongguan": CityFacts("东莞市", "Dongguan", "441900"),
+    "zhongshan": CityFacts("中山市", "Zhongshan", "442000"),
+    "jiangmen": CityFacts("江门市", "Jiangmen", "440700"),
+    "zhaoqing": CityFacts("肇庆市", "Zhaoqing", "441200"),
+}
+# Guangdong province: the division a place outside the nine cities falls back to.
+GUANGDONG_GB2260 = "440000"
 
 LOCATION_KINDS: tuple[str, ...] = (
     "farm", "packer", "processor", "distributor", "wholesale_market",
@@ -71,3 +97,31 @@ ANALYTES: tuple[str, ...] = (
     # illegal adulterants screened at markets
     "formaldehyde", "borax", "sudan_dyes",
 )
+
+# Analyte code -> (Chinese name, Chinese hazard group as a regulator names it).
+ANALYTE_NAMES_ZH: dict[str, tuple[str, str]] = {
+    "organophosphates_carbamates": ("有机磷和氨基甲酸酯类农药", "农药残留"),
+    "chlorpyrifos": ("毒死蜱", "农药残留"),
+    "omethoate": ("氧乐果", "农药残留"),
+    "phorate": ("甲拌磷", "农药残留"),
+    "carbofuran": ("克百威", "农药残留"),
+    "methamidophos": ("甲胺磷", "农药残留"),
+    "lead": ("铅", "污染物"),
+    "cadmium": ("镉", "污染物"),
+    "total_mercury": ("总汞", "污染物"),
+    "methylmercury": ("甲基汞", "污染物"),
+    "total_arsenic": ("总砷", "污染物"),
+    "inorganic_arsenic": ("无机砷", "污染物"),
+    "chromium": ("铬", "污染物"),
+    "nitrite": ("亚硝酸盐", "污染物"),
+    "clenbuterol": ("克伦特罗", "兽药残留"),
+    "ractopamine": ("莱克多巴胺", "兽药残留"),
+    "salbutamol": ("沙丁胺醇", "兽药残留"),
+    "malachite_green": ("孔雀石绿", "兽药残留"),
+    "chloramphenicol": ("氯霉素", "兽药残留"),
+    "nitrofurans": ("硝基呋喃类", "兽药残留"),
+    "enrofloxacin_ciprofloxacin": ("恩诺沙星和环丙沙星", "兽药残留"),
+    "formaldehyde": ("甲醛", "非食用物质"),
+    "borax": ("硼砂", "非食用物质"),
+    "sudan_dyes": ("苏丹红", "非食用物质"),
+}

@@ -89,7 +89,10 @@ def test_a_late_shipment_widens_the_alert_and_tells_the_new_city_first(chain: Ch
     for _, city, kind, xml in new:
         refs = ET.fromstring(xml).find(f"{CAP}references")
         assert bool(refs is not None and refs.text) == (kind == "Update"), city
-    desc = ET.fromstring(new[0][3]).find(f"{CAP}info/{CAP}description").text
+    root = ET.fromstring(new[0][3])
+    desc = root.find(f"{CAP}info[{CAP}language='en-US']/{CAP}description").text
+    desc_zh = root.find(f"{CAP}info[{CAP}language='zh-CN']/{CAP}description").text
+    assert "迟到数据引起的变更" in desc_zh
     assert "Changed by late data" in desc and c.code("shop2") in desc
 
     [history] = c.conn.execute(

@@ -74,7 +74,10 @@ def test_a_retracted_shipment_narrows_the_alert_and_updates_the_city(chain: Chai
     c.conn.commit()
     kinds = {city: kind for city, kind, _ in new}
     assert kinds.get("zhuhai") == "Update"  # the city told before hears it is out
-    desc = ET.fromstring(new[0][2]).find(f"{CAP}info/{CAP}description").text
+    root = ET.fromstring(new[0][2])
+    desc = root.find(f"{CAP}info[{CAP}language='en-US']/{CAP}description").text
+    desc_zh = root.find(f"{CAP}info[{CAP}language='zh-CN']/{CAP}description").text
+    assert "errorDeclaration" in desc_zh
     assert "errorDeclaration" in desc
 
     note, detail = c.conn.execute(
