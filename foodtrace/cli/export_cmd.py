@@ -1,14 +1,15 @@
-"""`foodtrace export fsma LOT [--out DIR] [--xlsx] [--json]`.
+"""`foodtrace export fsma LOT [--out DIR] [--csv DIR] [--json]`.
 
-The FDA-style electronic sortable spreadsheet of a lot's trace (upstream and
-downstream lots, all their Critical Tracking Events): one CSV per event type and,
-with --xlsx, one workbook with a sheet per event type.
+The FDA electronic sortable spreadsheet (21 CFR 1.1455) of a lot's trace: upstream
+and downstream lots and all their Critical Tracking Events, as one workbook of 13
+tabs (foodtrace/fsma/layout.py) and one CSV per tab beside it (or in --csv DIR).
 
 Exit codes: 0 written, 3 unknown lot, 2 database not reachable or not migrated.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -28,49 +29,51 @@ def register(sub) -> None:
     esub = p.add_subparsers(dest="export_kind", metavar="KIND", required=True)
     f = esub.add_parser(
         "fsma",
-        help="the FDA-style sortable spreadsheet of a lot's trace (CSV per event type)",
-        description="Write the electronic sortable spreadsheet (21 CFR 1.1455) of LOT's trace: "
-        "every lot upstream and downstream and all their Critical Tracking Events, one CSV "
-        "per event type, times in UTC.",
+        help="FDA 电子可排序表格 the FDA sortable spreadsheet of a lot's trace (xlsx, CSV)",
+        description="写出批次追溯的 FDA 电子可排序表格 Write the electronic sortable spreadsheet "
+        "(21 CFR 1.1455) of LOT's trace: every lot upstream and downstream and all their "
+        "Critical Tracking Events, one workbook of 13 tabs (an explanation sheet first), dates "
+        "as recorded at each place with their UTC offset and in UTC.",
     )
-    f.add_argument("lot_code", metavar="LOT", help="traceability lot code")
+    f.add_argument("lot_code", metavar="LOT", help="traceability lot code 可追溯批次代码")
     f.add_argument(
-        "--out", type=Path, default=None, help="directory to write into (default ./fsma204_<LOT>)"
+        "--out", type=Path, default=None,
+        help="directory for the workbook and the CSVs (default ./fsma204_<LOT>)",
     )
-    f.add_argument("--xlsx", action="store_true", help="also write one .xlsx, a sheet per type")
+    f.add_argument(
+        "--csv", type=Path, default=None, metavar="DIR", dest="csv_dir",
+        help="write the CSVs (one per tab, same headings, UTF-8 with BOM for Excel) into DIR "
+        "instead of the --out directory",
+    )
+    # The workbook is always written now; --xlsx stays accepted for older scripts.
+    f.add_argument("--xlsx", action="store_true", help=argparse.SUPPRESS)
     add_json_flag(f)
     f.set_defaults(handler=run_fsma)
 
 
 def run_fsma(args) -> int:
-
-    from foodtrace.alerts.fsma_export import _safe, export
     from foodtrace.db import connect
+    from foodtrace.fsma import export, safe_name
     from foodtrace.trace.api import LotNotFound
 
-    out = args.out or Path(f"fsma204_{_safe(args.lot_code)}")
+    out = args.out or Path(f"fsma204_{safe_name(args.lot_code)}")
     try:
         with connect(autocommit=True) as conn:
-            result = export(conn, args.lot_code, out, xlsx=args.xlsx)
+            result = export(conn, args.lot_code, out, csv_dir=args.csv_dir)
     except LotNotFound as exc:
-        print(f"foodtrace: {exc}", file=sys.stderr)
+        print(f"foodtrace: 批次未找到 lot not found: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except database_errors() as exc:
         return database_failure(exc, "trace functions")
     if args.json:
         print_json(result.to_json())
         return 0
-    print(
-        f"FSMA 204 spreadsheet of lot {result.lot_code} ({len(result.lots)} lot(s) traced) "
-        f"written to {result.directory}/"
-    )
+    print(f"批次 {result.lot_code} 的 FSMA 204 表格（追溯 {len(result.lots)} 个批次）"
+          f" FSMA 204 spreadsheet of lot {result.lot_code} ({len(result.lots)} lot(s) traced): "
+          f"{result.xlsx}")
     print_table(
-        [
-            {"event type": f["event_type"], "rows": f["rows"], "file": f["path"]}
-            for f in result.files
-        ],
-        ["event type", "rows", "file"],
+        [{"表 tab": f["title"], "行 rows": f["rows"], "CSV": f["path"]}
+         for f in result.files],
+        ["表 tab", "行 rows", "CSV"],
     )
-    if result.xlsx:
-        print(f"workbook: {result.xlsx}")
     return 0

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from foodtrace.reference import CITIES, FOOD_CATEGORIES
+from foodtrace.simulate.descriptions import PRODUCT_DESCRIPTIONS
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ def product_message_payload(p: Product) -> dict[str, str]:
         "product_code": p.code,
         "name": f"{p.name} {p.name_zh}",
         "category": p.category,
+        # the FDA spreadsheet's product description (optional master data)
+        **PRODUCT_DESCRIPTIONS.get(p.code, {}),
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 
 from foodtrace.simulate.catalog import CITY_INFO, FISH, FRUIT, POND_SPECIES, VEGETABLES
+from foodtrace.simulate.descriptions import location_description
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ class Actor:
     lon: float
     crops: tuple[str, ...] = ()  # product codes a farm produces
     market_id: str | None = None  # for a market's rapid-test station
+    district: str = ""  # where in the city (its address)
+    number: int = 0  # the nn of its id
 
     def location_payload(self) -> dict:
         return {
@@ -247,6 +250,9 @@ class Actor:
             "city": self.city,
             "lat": self.lat,
             "lon": self.lon,
+            # the FDA spreadsheet's location description (optional master data)
+            **location_description(self.actor_id, self.role, self.city, self.district,
+                                   self.crops, self.name, self.number),
         }
 
 
@@ -295,7 +301,8 @@ def build_network(seed: int, sizes: Sizes) -> Network:
         district = rng.choice(city.districts)
         crops = _crops(role, rng)
         name = _name(role, district, city.name, crops, rng, counters[key])
-        return Actor(actor_id, name, kind, role, city_code, lat, lon, crops)
+        return Actor(actor_id, name, kind, role, city_code, lat, lon, crops,
+                     district=district, number=counters[key])
 
     for role, count in (
         ("veg_farm", sizes.veg_farms),
@@ -329,6 +336,8 @@ def build_network(seed: int, sizes: Sizes) -> Network:
                 market.lat,
                 market.lon,
                 market_id=market.actor_id,
+                district=market.district,
+                number=counters[key],
             )
         )
     return Network(tuple(actors))

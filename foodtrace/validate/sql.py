@@ -124,6 +124,13 @@ def _creates(alias: str = "") -> str:
 
 _CREATES = _creates()
 
+
+def _live(alias: str) -> str:
+    """The row's event was not retracted (EPCIS errorDeclaration, core.retractions):
+    a retracted event is no reference for other events (a shipping a receiving
+    matches, a quantity in the mass balance, the event that assigned a lot code)."""
+    return f"NOT EXISTS (SELECT 1 FROM core.retractions rx WHERE rx.message_id = {alias}.message_id)"
+
 FRAME_CHAIN = f"""
 WITH stats AS (
     SELECT message_id,
@@ -174,7 +181,7 @@ unmatched AS (
         JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
         WHERE el.lot_code = r.lot_code AND el.role = 'lot' AND e.event_type = 'shipping'
           AND e.location_id = r.source_location_id
-          AND e.destination_location_id = r.location_id
+          AND e.destination_location_id = r.location_id AND {_live("e")}
         LIMIT 1
     ) promoted_match ON true
     WHERE r.event_type = 'receiving' AND r.role = 'lot' AND r.lot_code IS NOT NULL
@@ -183,7 +190,7 @@ unmatched AS (
           SELECT 1 FROM ft_lines s
           WHERE s.lot_code = r.lot_code AND s.role = 'lot' AND s.event_type = 'shipping'
             AND s.location_id = r.source_location_id
-            AND s.destination_location_id = r.location_id)
+            AND s.destination_location_id = r.location_id AND {_live("s")})
     ORDER BY r.message_id, r.position
 ),
 -- A receiving dated well before the earliest shipping it matches (a time anomaly).
@@ -197,12 +204,12 @@ early_receipt AS (
             JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
             WHERE el.lot_code = r.lot_code AND el.role = 'lot' AND e.event_type = 'shipping'
               AND e.location_id = r.source_location_id
-              AND e.destination_location_id = r.location_id
+              AND e.destination_location_id = r.location_id AND {_live("e")}
             UNION ALL
             SELECT s.event_time FROM ft_lines s
             WHERE s.lot_code = r.lot_code AND s.role = 'lot' AND s.event_type = 'shipping'
               AND s.location_id = r.source_location_id
-              AND s.destination_location_id = r.location_id
+              AND s.destination_location_id = r.location_id AND {_live("s")}
         ) x
     ) m
     WHERE r.event_type = 'receiving' AND r.role = 'lot' AND r.lot_code IS NOT NULL
@@ -216,7 +223,7 @@ created AS (
     SELECT message_id, event_time, role, position, lot_code,
            first_value(message_id) OVER (PARTITION BY lot_code
                                          ORDER BY event_time NULLS LAST, message_id) AS first_creator
-    FROM ft_lines WHERE lot_code IS NOT NULL AND {_CREATES}
+    FROM ft_lines f WHERE lot_code IS NOT NULL AND {_CREATES} AND {_live("f")}
 ),
 tlc_conflict AS (
     SELECT DISTINCT ON (c.message_id) c.message_id, c.lot_code
@@ -225,7 +232,7 @@ tlc_conflict AS (
        OR EXISTS (SELECT 1 FROM core.lots k
                   JOIN core.events ke ON ke.message_id = k.created_by_message_id
                   WHERE k.lot_code = c.lot_code AND k.created_by_message_id <> c.message_id
-                    AND ke.event_type <> 'initial_packing')
+                    AND ke.event_type <> 'initial_packing' AND {_live("ke")})
     ORDER BY c.message_id, c.role, c.position
 ),
 -- Mass balance of shipments: per (lot, ship-from location), what arrived there
@@ -243,9 +250,10 @@ moves AS (
     JOIN core.event_lots el ON el.lot_code = k.lot_code
     JOIN core.events e ON e.message_id = el.message_id AND e.event_time = el.event_time
                       AND e.location_id = k.location_id
-    WHERE (el.role = 'lot' AND e.event_type IN ('harvesting', 'first_receiving', 'receiving',
-                                                'shipping'))
-       OR (el.role = 'output' AND e.event_type = 'transformation')
+    WHERE ((el.role = 'lot' AND e.event_type IN ('harvesting', 'first_receiving', 'receiving',
+                                                 'shipping'))
+           OR (el.role = 'output' AND e.event_type = 'transformation'))
+      AND {_live("e")}
     UNION ALL
     SELECT b.lot_code, b.location_id, b.event_time, b.message_id, b.position,
            b.event_type = 'shipping', true, b.qty_kg
@@ -256,6 +264,7 @@ moves AS (
                                                 'shipping'))
            OR (b.role = 'output' AND b.event_type = 'transformation'))
       AND NOT EXISTS (SELECT 1 FROM core.events ce WHERE ce.message_id = b.message_id)
+      AND {_live("b")}
 ),
 ledger AS (
     SELECT m.*,
@@ -364,10 +373,12 @@ PROMOTE_CHAIN = (
 INSERT INTO core.events (message_id, event_time, actor_id, event_type, location_id,
                          source_location_id, destination_location_id, tlc_source_location_id,
                          reference_document_type, reference_document_number, kdes,
-                         source_document_id)
+                         source_document_id, event_time_offset)
 SELECT e.message_id, e.event_time, e.actor_id, e.event_type, e.location_id,
        e.source_location_id, e.destination_location_id, e.tlc_source_location_id,
-       e.ref_type, e.ref_number, e.kdes, e.source_document_id
+       e.ref_type, e.ref_number, e.kdes, e.source_document_id,
+       -- the offset as sent: the FDA export dates an event as its place recorded it
+       substring(e.event_time_raw FROM '(Z|z|[+-][0-9]{{2}}:[0-9]{{2}})$')
 FROM ft_ce e {_PROMOTED.format(alias="e")}
 ON CONFLICT DO NOTHING""",
     f"""
@@ -387,7 +398,7 @@ SELECT DISTINCT ON (l.lot_code) l.lot_code, l.product_code,
        l.quantity, l.unit
 FROM ft_lines l {_PROMOTED.format(alias="l")}
 JOIN ft_ce e ON e.message_id = l.message_id
-WHERE l.lot_code IS NOT NULL AND {_creates("l")}
+WHERE l.lot_code IS NOT NULL AND {_creates("l")} AND {_live("l")}
 ORDER BY l.lot_code, l.event_time, l.message_id
 ON CONFLICT (lot_code) DO UPDATE SET
     product_code = EXCLUDED.product_code,
@@ -399,7 +410,9 @@ ON CONFLICT (lot_code) DO UPDATE SET
 WHERE core.lots.created_by_message_id IS NULL
    OR EXISTS (SELECT 1 FROM core.events pe
               WHERE pe.message_id = core.lots.created_by_message_id
-                AND pe.event_type = 'initial_packing')""",
+                AND pe.event_type = 'initial_packing')
+   OR EXISTS (SELECT 1 FROM core.retractions rx
+              WHERE rx.message_id = core.lots.created_by_message_id)""",
     # An initial packing assigns the code when nobody did before (21 CFR 1.1320(a)).
     f"""
 INSERT INTO core.lots (lot_code, product_code, tlc_source_location_id, created_by_message_id,
@@ -410,6 +423,7 @@ SELECT DISTINCT ON (l.lot_code) l.lot_code, l.product_code,
 FROM ft_lines l {_PROMOTED.format(alias="l")}
 JOIN ft_ce e ON e.message_id = l.message_id
 WHERE l.lot_code IS NOT NULL AND l.event_type = 'initial_packing' AND l.role = 'lot'
+  AND {_live("l")}
 ORDER BY l.lot_code, l.event_time, l.message_id
 ON CONFLICT (lot_code) DO NOTHING""",
     # Lots first seen elsewhere (their creation is not on record) still get a row.
@@ -537,17 +551,21 @@ WITH latest AS (
     WHERE m.kind = 'location'
     ORDER BY m.natural_key, m.ingest_seq DESC
 )
-INSERT INTO core.locations (location_id, name, kind, city, lat, lon, message_id, updated_at)
+INSERT INTO core.locations (location_id, name, kind, city, lat, lon, message_id, updated_at,
+                            business_name, address, postal_code, phone, country)
 SELECT l.natural_key, l.payload->>'name', l.payload->>'kind', l.payload->>'city',
        ops.try_numeric(l.payload->'lat')::float8, ops.try_numeric(l.payload->'lon')::float8,
-       l.message_id, now()
+       l.message_id, now(), l.payload->>'business_name', l.payload->>'address',
+       l.payload->>'postal_code', l.payload->>'phone', l.payload->>'country'
 FROM latest l
 LEFT JOIN core.locations c ON c.location_id = l.natural_key
 LEFT JOIN landing.master_data cur ON cur.message_id = c.message_id
 WHERE c.location_id IS NULL OR cur.ingest_seq IS NULL OR cur.ingest_seq < l.ingest_seq
 ON CONFLICT (location_id) DO UPDATE SET
     name = EXCLUDED.name, kind = EXCLUDED.kind, city = EXCLUDED.city, lat = EXCLUDED.lat,
-    lon = EXCLUDED.lon, message_id = EXCLUDED.message_id, updated_at = EXCLUDED.updated_at""",
+    lon = EXCLUDED.lon, message_id = EXCLUDED.message_id, updated_at = EXCLUDED.updated_at,
+    business_name = EXCLUDED.business_name, address = EXCLUDED.address,
+    postal_code = EXCLUDED.postal_code, phone = EXCLUDED.phone, country = EXCLUDED.country""",
     f"""
 WITH latest AS (
     SELECT DISTINCT ON (m.natural_key) m.natural_key, m.message_id, m.ingest_seq, m.payload
@@ -555,15 +573,20 @@ WITH latest AS (
     WHERE m.kind = 'product'
     ORDER BY m.natural_key, m.ingest_seq DESC
 )
-INSERT INTO core.products (product_code, name, category, message_id, updated_at)
-SELECT l.natural_key, l.payload->>'name', l.payload->>'category', l.message_id, now()
+INSERT INTO core.products (product_code, name, category, message_id, updated_at,
+                           brand, commodity, variety, pack_size, pack_style)
+SELECT l.natural_key, l.payload->>'name', l.payload->>'category', l.message_id, now(),
+       l.payload->>'brand', l.payload->>'commodity', l.payload->>'variety',
+       l.payload->>'pack_size', l.payload->>'pack_style'
 FROM latest l
 LEFT JOIN core.products c ON c.product_code = l.natural_key
 LEFT JOIN landing.master_data cur ON cur.message_id = c.message_id
 WHERE c.product_code IS NULL OR cur.ingest_seq IS NULL OR cur.ingest_seq < l.ingest_seq
 ON CONFLICT (product_code) DO UPDATE SET
     name = EXCLUDED.name, category = EXCLUDED.category, message_id = EXCLUDED.message_id,
-    updated_at = EXCLUDED.updated_at""",
+    updated_at = EXCLUDED.updated_at, brand = EXCLUDED.brand, commodity = EXCLUDED.commodity,
+    variety = EXCLUDED.variety, pack_size = EXCLUDED.pack_size,
+    pack_style = EXCLUDED.pack_style""",
 )
 
 # --- what every kind does with its decisions ------------------------------------------
@@ -669,6 +692,7 @@ derived AS (
     JOIN core.event_lots sl ON sl.lot_code = hl.lot_code AND sl.role = 'lot'
     JOIN core.events s ON s.message_id = sl.message_id AND s.event_time = sl.event_time
                       AND s.event_type = 'shipping' AND s.location_id = h.location_id
+                      AND {_live("s")}
     WHERE f.resolved_at IS NULL AND f.rule = ANY(%(recipient_rules)s)
     ORDER BY f.finding_id, s.event_time, s.message_id
 )
@@ -679,9 +703,14 @@ FROM derived d WHERE f.finding_id = d.finding_id"""
 RESOLVE_RECEIVING_MATCH = f"""
 UPDATE core.findings f SET resolved_at = now(), resolution = 'reference_arrived',
                            resolved_value = n.location_id
-FROM ({_PROMOTED_LINES}) n, core.events r
+FROM (SELECT l.message_id, l.lot_code, l.event_type, l.role, l.location_id,
+             l.destination_location_id
+      FROM ft_lines l {_PROMOTED.format(alias="l")}
+      WHERE l.lot_code IS NOT NULL) n,
+     core.events r
 WHERE f.resolved_at IS NULL AND f.rule = 'reference.receiving_matches_shipping'
   AND n.event_type = 'shipping' AND n.role = 'lot' AND f.detail->>'value' = n.lot_code
+  AND {_live("n")}
   AND r.message_id = f.message_id AND r.location_id = n.destination_location_id
   AND r.source_location_id = n.location_id"""
 

@@ -12,6 +12,7 @@ from sim_helpers import DAY, day, event_lots
 from foodtrace.reference import (
     ANALYTES,
     CITIES,
+    CITY_FACTS,
     EVENT_TYPES,
     FOOD_CATEGORIES,
     LOCATION_KINDS,
@@ -52,8 +53,20 @@ def test_master_data(seed: int, scale: float, incident: str) -> None:
             "city",
             "lat",
             "lon",
+            # the optional location description of spec 2.3 (the FDA spreadsheet's)
+            "business_name",
+            "address",
+            "postal_code",
+            "phone",
+            "country",
         }
         assert loc["schema"] == "foodtrace/location/v1"
+        city_zh = CITY_FACTS[loc["city"]].name_zh
+        assert loc["business_name"].startswith(city_zh), loc  # a Chinese business name
+        assert loc["address"].startswith(f"广东省{city_zh}"), loc
+        assert re.fullmatch(r"5[12]\d{4}", loc["postal_code"]), loc
+        assert re.fullmatch(r"\+86 \d{2,3} \d{4} \d{4}", loc["phone"]), loc
+        assert loc["country"] == "CN"
         assert loc["kind"] in LOCATION_KINDS and loc["city"] in CITIES
         assert 21.5 < loc["lat"] < 24.0 and 111.8 < loc["lon"] < 115.0
     assert {loc["kind"] for loc in sim.locations} == set(LOCATION_KINDS)
@@ -62,6 +75,7 @@ def test_master_data(seed: int, scale: float, incident: str) -> None:
         _uuid(prod["message_id"])
         assert prod["schema"] == "foodtrace/product/v1"
         assert prod["category"] in FOOD_CATEGORIES
+        assert {"commodity", "variety", "pack_size", "pack_style"} <= set(prod), prod
 
 
 @pytest.mark.parametrize(("seed", "scale", "incident"), CASES)
