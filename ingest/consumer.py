@@ -44,6 +44,8 @@ import os
 import queue
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -361,6 +363,14 @@ class IngestConsumer:
         self.ready.set()
 
     def _on_connect_fail(self, client, userdata) -> None:
+        # paho calls this while handling the connect's exception: an untrusted broker
+        # certificate is a setting to fix (like a refused login), not an outage
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLCertVerificationError):
+            from foodtrace.ingest.mqtt_client import describe_tls_failure
+
+            self._fatal = describe_tls_failure(error, self.config.mqtt)
+            return
         log.warning("cannot reach the MQTT broker at %s; retrying", self.config.mqtt.url)
 
     def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:

@@ -21,7 +21,9 @@ or, for long-running consumers that must survive broker restarts,
 `connect_async(client, settings)` then `client.loop_start()` / `loop_forever()`.
 
 TLS (`mqtts://`) verifies the broker against the system CAs, or against the PEM
-bundle named by FOODTRACE_MQTT_CA_FILE when that is set (private CAs).
+bundle named by FOODTRACE_MQTT_CA_FILE when that is set (private CAs). A client
+certificate (FOODTRACE_MQTT_CERT_FILE, its key in FOODTRACE_MQTT_KEY_FILE) is sent when
+set: on the broker's certificate listener (8884) its CN is the user, no password.
 """
 
 from __future__ import annotations
@@ -38,9 +40,27 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from foodtrace.config import MQTT_URL_ENV, MqttSettings
+from foodtrace.config import MQTT_URL_ENV, ConfigError, MqttSettings
 
 CA_FILE_ENV = "FOODTRACE_MQTT_CA_FILE"
+CERT_FILE_ENV = "FOODTRACE_MQTT_CERT_FILE"
+KEY_FILE_ENV = "FOODTRACE_MQTT_KEY_FILE"
+
+# What a TLS alert from the broker means for the client (OpenSSL's alert names, as
+# they appear in the error paho logs when the broker closes the connection).
+_TLS_ALERT_ADVICE = {
+    "CERTIFICATE_REQUIRED": (
+        f"this listener requires a client certificate: set {CERT_FILE_ENV} and "
+        f"{KEY_FILE_ENV}, or use the password listener (8883)"
+    ),
+    "UNKNOWN_CA": (
+        "the broker does not trust the CA that signed the client certificate in "
+        f"{CERT_FILE_ENV}: ask the operator for a certificate from its clients CA"
+    ),
+    "BAD_CERTIFICATE": f"the broker refused the client certificate in {CERT_FILE_ENV}",
+    "CERTIFICATE_EXPIRED": f"the client certificate in {CERT_FILE_ENV} has expired",
+    "CERTIFICATE_REVOKED": f"the client certificate in {CERT_FILE_ENV} was revoked",
+}
 
 # The CONNACK reason codes a user can do something about, and what to do.
 _CONNACK_ADVICE = {
@@ -88,6 +108,56 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     return context
 
 
+def load_client_certificate(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Add the client certificate named by FOODTRACE_MQTT_CERT_FILE (and its key,
+    FOODTRACE_MQTT_KEY_FILE, unless the certificate file holds it), when set."""
+    cert_file = os.environ.get(CERT_FILE_ENV) or None
+    key_file = os.environ.get(KEY_FILE_ENV) or None
+    if cert_file is None:
+        if key_file is not None:
+            raise ConfigError(f"{KEY_FILE_ENV} is set but {CERT_FILE_ENV} is not: set both")
+        return context
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the MQTT client certificate {cert_file!r} with key "
+            f"{key_file or cert_file!r} ({CERT_FILE_ENV}, {KEY_FILE_ENV}): {exc}"
+        ) from exc
+    return context
+
+
+def describe_tls_failure(error: BaseException, settings: MqttSettings) -> str:
+    """A sentence for a failed TLS handshake or a TLS alert from the broker."""
+    text = str(error)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"the MQTT broker at {settings.url} presented a certificate this client does "
+            f"not trust ({error.verify_message}): set {CA_FILE_ENV} to the PEM file of the "
+            "CA that signed the broker's certificate, and use the host name it was issued for"
+        )
+    for alert, advice in _TLS_ALERT_ADVICE.items():
+        if alert in text.upper().replace(" ", "_"):
+            return f"TLS with the MQTT broker at {settings.url} failed ({text}): {advice}"
+    if "EOF" in text:  # Mosquitto 2.0 closes without an alert when it refuses a client
+        cert_file = os.environ.get(CERT_FILE_ENV)
+        why = (
+            f"it did not accept the client certificate in {cert_file} (not signed by its "
+            "clients CA, expired or revoked: the broker's log says which)"
+            if cert_file
+            else f"this listener requires a client certificate: set {CERT_FILE_ENV} and "
+            f"{KEY_FILE_ENV}, or use the password listener (8883)"
+        )
+        return (
+            f"the MQTT broker at {settings.url} closed the TLS connection before "
+            f"answering ({text}): {why}"
+        )
+    return (
+        f"TLS with the MQTT broker at {settings.url} failed: {text}. If the broker's "
+        f"certificate comes from a private CA, set {CA_FILE_ENV} to its PEM file."
+    )
+
+
 def make_client(
     settings: MqttSettings,
     client_id: str,
@@ -123,7 +193,8 @@ def make_client(
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
-        client.tls_set_context(tls_context(os.environ.get(CA_FILE_ENV) or None))
+        context = tls_context(os.environ.get(CA_FILE_ENV) or None)
+        client.tls_set_context(load_client_certificate(context))
         client.tls_insecure_set(False)  # check the broker's host name
     setattr(client, _OPTIONS_ATTR, ConnectOptions(clean_start, session_expiry))
     return client
@@ -205,6 +276,8 @@ def connect_and_wait(
     done = threading.Event()
     outcome: dict[str, Any] = {}
     user_on_connect = client.on_connect
+    user_on_disconnect = client.on_disconnect
+    user_on_log = client.on_log
 
     def on_connect(c, userdata, flags, reason_code, properties) -> None:
         if not done.is_set():
@@ -214,23 +287,47 @@ def connect_and_wait(
         if user_on_connect is not None:
             user_on_connect(c, userdata, flags, reason_code, properties)
 
+    def on_disconnect(c, userdata, flags, reason_code, properties) -> None:
+        # closed before any CONNACK: over TLS, how a broker refuses a client
+        # certificate (TLS 1.3 sends the alert after the handshake)
+        if not done.is_set():
+            outcome.setdefault("closed", reason_code)
+            done.set()
+        if user_on_disconnect is not None:
+            user_on_disconnect(c, userdata, flags, reason_code, properties)
+
+    def on_log(c, userdata, level, buf) -> None:
+        if level == mqtt.MQTT_LOG_ERR and not done.is_set():
+            outcome["error_log"] = buf  # e.g. "failed to receive on socket: [SSL: ...]"
+        if user_on_log is not None:
+            user_on_log(c, userdata, level, buf)
+
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
+    client.on_log = on_log
     connect_async(client, settings, receive_maximum=receive_maximum, keepalive=keepalive)
     try:
         client.reconnect()
     except ssl.SSLError as exc:
-        raise MqttConnectError(
-            f"TLS with the MQTT broker at {settings.url} failed: {exc}. If the broker's "
-            f"certificate comes from a private CA, set {CA_FILE_ENV} to its PEM file."
-        ) from exc
+        raise MqttConnectError(describe_tls_failure(exc, settings)) from exc
     except OSError as exc:  # refused, unreachable, timed out
         raise MqttConnectError(
             f"cannot reach the MQTT broker at {settings.url}: {exc}. Is it running? "
             f"Check the host and port in {MQTT_URL_ENV}."
         ) from exc
     client.loop_start()
-    if not done.wait(timeout):
+    answered = done.wait(timeout)
+    client.on_disconnect, client.on_log = user_on_disconnect, user_on_log
+    if not answered or "closed" in outcome:
         _stop(client)
+        error = outcome.get("error_log")
+        if error is not None and settings.tls:
+            raise MqttConnectError(describe_tls_failure(RuntimeError(error), settings))
+        if "closed" in outcome:
+            raise MqttConnectError(
+                f"the MQTT broker at {settings.url} closed the connection before answering "
+                f"({outcome['closed']})"
+            )
         raise MqttConnectError(
             f"no answer (CONNACK) from the MQTT broker at {settings.url} within {timeout:g}s"
         )

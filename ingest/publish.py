@@ -419,7 +419,11 @@ class _Round:
 def refusal_message(stats: PublishStats, settings: MqttSettings) -> str:
     reasons = ", ".join(f"{r} x{n}" for r, n in stats.refusals.most_common())
     topics = ", ".join(stats.refused_topics)
-    who = settings.username or "(anonymous)"
+    # with a client certificate (no user in the URL) the broker's user is its CN
+    who = repr(settings.username) if settings.username else (
+        "the client certificate's CN (FOODTRACE_MQTT_CERT_FILE)"
+        if os.environ.get("FOODTRACE_MQTT_CERT_FILE") else "'(anonymous)'"
+    )
     text = (
         f"the broker refused {stats.refused_elements} message(s) in "
         f"{stats.refused_messages} MQTT message(s) ({reasons}) on {topics}"
@@ -434,7 +438,7 @@ def refusal_message(stats: PublishStats, settings: MqttSettings) -> str:
     text += "."
     if any("0x87" in r for r in stats.refusals):
         text += (
-            f" User {who!r} may not publish there: a lab or actor may publish only under "
+            f" User {who} may not publish there: a lab or actor may publish only under "
             "its own id (check lab_id / actor_id in the messages, or the user in "
             f"{MQTT_URL_ENV})."
         )

@@ -11,6 +11,8 @@ demo services (foodtrace.embedded), which need it in production too.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
 import os
 import shutil
 import signal
@@ -18,7 +20,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from foodtrace.embedded import free_port
@@ -26,10 +29,13 @@ from foodtrace.embedded import free_port
 __all__ = [
     "MOSQUITTO_CONFIG_DIR",
     "REPO_ROOT",
+    "BrokerTls",
+    "CertificateAuthority",
     "MosquittoBroker",
     "PostgresCluster",
     "free_port",
     "running",
+    "shipped_mosquitto_config",
     "wait_for_port",
 ]
 
@@ -46,8 +52,59 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+# Where the shipped config expects the certificates (the entrypoint copies them there).
+SHIPPED_CERTS_DIR = "/mosquitto/config/certs/"
+PLAIN_LISTENER, TLS_LISTENER, CERTIFICATE_LISTENER = 1883, 8883, 8884
+
+
+def shipped_mosquitto_config(
+    settings: Mapping[str, str],
+    ports: Mapping[int, int],
+    certs_dir: Path | None = None,
+) -> str:
+    """deploy/mosquitto/mosquitto.conf with only paths and ports moved.
+
+    `settings` replace the first line of that name (password_file, ...) or are added
+    at the end; `ports` maps a shipped listener (1883, 8883, 8884) to a port on
+    127.0.0.1, and a listener it does not name is left out with its options; the
+    certificate paths of the TLS listeners point into `certs_dir`."""
+    replaced = dict(settings)
+    lines: list[str] = []
+    keep = True  # the global section, then whether the current listener is kept
+    for line in (MOSQUITTO_CONFIG_DIR / "mosquitto.conf").read_text().splitlines():
+        key = line.split(" ", 1)[0]
+        if key == "listener":
+            shipped = int(line.split()[1])
+            keep = shipped in ports
+            if keep:
+                lines.append(f"listener {ports[shipped]} 127.0.0.1")
+            continue
+        if not keep:
+            continue
+        if SHIPPED_CERTS_DIR in line:
+            if certs_dir is None:
+                raise ValueError(f"a TLS listener is kept but no certs_dir is given: {line}")
+            line = line.replace(SHIPPED_CERTS_DIR, f"{certs_dir}/")
+        lines.append(f"{key} {replaced.pop(key)}" if key in replaced else line)
+    lines += [f"{k} {v}" for k, v in replaced.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """The shipped TLS listeners on free ports: `port` (8883 in production: TLS, user
+    and password) and `certificate_port` (8884: a client certificate, CN = user).
+    `certs_dir` holds server.crt, server.key and clients-ca.crt, the names the
+    entrypoint gives the mounted secrets (`CertificateAuthority.write_broker_certs`)."""
+
+    certs_dir: Path
+    port: int = field(default_factory=free_port)
+    certificate_port: int = field(default_factory=free_port)
+
+
 class MosquittoBroker:
-    """A mosquitto process with foodtrace's config, its own users, on a free port."""
+    """A mosquitto process with foodtrace's config, its own users, on a free port;
+    with `tls`, also the shipped TLS listeners (else those are left out)."""
 
     def __init__(
         self,
@@ -55,15 +112,27 @@ class MosquittoBroker:
         users: Mapping[str, str],
         port: int | None = None,
         overrides: Mapping[str, str] | None = None,
+        tls: BrokerTls | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.users = dict(users)
         self.port = port or free_port()
         self.overrides = dict(overrides or {})
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
 
-    def url(self, user: str) -> str:
-        return f"mqtt://{user}:{self.users[user]}@127.0.0.1:{self.port}"
+    def url(self, user: str, *, tls: bool = False) -> str:
+        """The user's URL on the plain listener, or with `tls` on the TLS one."""
+        if not tls:
+            return f"mqtt://{user}:{self.users[user]}@127.0.0.1:{self.port}"
+        assert self.tls is not None, "this broker was started without TLS listeners"
+        return f"mqtts://{user}:{self.users[user]}@127.0.0.1:{self.tls.port}"
+
+    @property
+    def certificate_url(self) -> str:
+        """The client-certificate listener: no user or password in the URL."""
+        assert self.tls is not None, "this broker was started without TLS listeners"
+        return f"mqtts://127.0.0.1:{self.tls.certificate_port}"
 
     def _write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -79,23 +148,22 @@ class MosquittoBroker:
         os.chmod(passwd, 0o600)
         shutil.copy(MOSQUITTO_CONFIG_DIR / "acl", self.workdir / "acl")
         os.chmod(self.workdir / "acl", 0o600)
-        replaced = {
+        settings = {
             "password_file": str(passwd),
             "acl_file": str(self.workdir / "acl"),
             "persistence_location": str(self.workdir / "data") + "/",
-            "listener": f"{self.port} 127.0.0.1",
             # as root, mosquitto would switch to its own account and lose the files
             **({"user": "root"} if os.geteuid() == 0 else {}),
             **self.overrides,
         }
-        lines = []
-        for line in (MOSQUITTO_CONFIG_DIR / "mosquitto.conf").read_text().splitlines():
-            key = line.split(" ", 1)[0]
-            lines.append(f"{key} {replaced.pop(key)}" if key in replaced else line)
-        lines += [f"{k} {v}" for k, v in replaced.items()]
-        lines.append(f"log_dest file {self.workdir / 'mosquitto.log'}")
+        ports = {PLAIN_LISTENER: self.port}
+        if self.tls is not None:
+            ports |= {TLS_LISTENER: self.tls.port, CERTIFICATE_LISTENER: self.tls.certificate_port}
+        text = shipped_mosquitto_config(
+            settings, ports, self.tls.certs_dir if self.tls is not None else None
+        )
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text(text + f"log_dest file {self.workdir / 'mosquitto.log'}\n")
         return conf
 
     def start(self) -> MosquittoBroker:
@@ -104,6 +172,9 @@ class MosquittoBroker:
             ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port)
+        if self.tls is not None:
+            wait_for_port(self.tls.port)
+            wait_for_port(self.tls.certificate_port)
         return self
 
     def stop(self) -> None:
@@ -119,6 +190,116 @@ class MosquittoBroker:
     def log(self) -> str:
         path = self.workdir / "mosquitto.log"
         return path.read_text() if path.exists() else ""
+
+
+class CertificateAuthority:
+    """A throw-away CA for tests (the `cryptography` package): signs a broker's server
+    certificate and clients' certificates whose CN is their MQTT user (sender id)."""
+
+    def __init__(self, name: str, days: int = 2) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.name = name
+        self._days = days
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = dt.datetime.now(dt.UTC)
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, key_cert_sign=True, crl_sign=True,
+                    content_commitment=False, key_encipherment=False, data_encipherment=False,
+                    key_agreement=False, encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+
+    @property
+    def pem(self) -> bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return self.certificate.public_bytes(Encoding.PEM)
+
+    def issue(self, common_name: str, server_names: Sequence[str] = ()) -> tuple[bytes, bytes]:
+        """(certificate PEM, unencrypted key PEM); with `server_names` (IP addresses or
+        DNS names) a server certificate, else a client one."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server_names else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=self._days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if server_names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([_general_name(n) for n in server_names]),
+                critical=False,
+            )
+        cert = builder.sign(self._key, hashes.SHA256())
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+    def write(self, path: Path) -> Path:
+        path.write_bytes(self.pem)
+        return path
+
+    def write_pair(self, folder: Path, name: str, common_name: str) -> tuple[Path, Path]:
+        """A client certificate and key as folder/name.crt and folder/name.key (0600)."""
+        cert, key = self.issue(common_name)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.crt").write_bytes(cert)
+        (folder / f"{name}.key").write_bytes(key)
+        os.chmod(folder / f"{name}.key", 0o600)
+        return folder / f"{name}.crt", folder / f"{name}.key"
+
+    def write_broker_certs(self, certs_dir: Path, clients_ca: CertificateAuthority) -> Path:
+        """server.crt/server.key for 127.0.0.1 and localhost, signed by this CA, and
+        clients-ca.crt (`clients_ca`, which signs the clients' certificates)."""
+        certs_dir.mkdir(parents=True, exist_ok=True)
+        cert, key = self.issue("127.0.0.1", ["127.0.0.1", "localhost"])
+        (certs_dir / "server.crt").write_bytes(cert)
+        (certs_dir / "server.key").write_bytes(key)
+        os.chmod(certs_dir / "server.key", 0o600)
+        clients_ca.write(certs_dir / "clients-ca.crt")
+        return certs_dir
+
+
+def _general_name(name: str):  # -> x509.GeneralName
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def _pg_bin(name: str) -> str:

@@ -10,16 +10,24 @@
 # The ACL is copied next to the password file, both readable by the broker's user
 # only (Mosquitto 2 warns about, and later versions refuse, world-readable ones).
 #
+# TLS (listeners 8883 and 8884 of mosquitto.conf): the broker's certificate and key
+# and the CA that signs labs' client certificates are copied from the mounted secrets
+# (mqtt-server.crt, mqtt-server.key, mqtt-clients-ca.crt in FOODTRACE_MQTT_TLS_SOURCE,
+# /run/secrets by default) to $MOSQUITTO_CONFIG_DIR/certs, where the config reads
+# them; the broker does not start without them (make them with make-certs.sh).
+#
 # Paths default to the eclipse-mosquitto image's; tests override them:
 #   MOSQUITTO_CONFIG_DIR   where passwd and acl are written (/mosquitto/config)
 #   FOODTRACE_ACL_SOURCE   the repository's acl (/foodtrace/mosquitto/acl)
 #   MOSQUITTO_CONF         the config to run (/foodtrace/mosquitto/mosquitto.conf)
+#   FOODTRACE_MQTT_TLS_SOURCE  where the TLS secrets are mounted (/run/secrets)
 #   FOODTRACE_MQTT_PREPARE_ONLY=1   write the files and exit (do not start the broker)
 set -eu
 
 config_dir="${MOSQUITTO_CONFIG_DIR:-/mosquitto/config}"
 acl_source="${FOODTRACE_ACL_SOURCE:-/foodtrace/mosquitto/acl}"
 conf="${MOSQUITTO_CONF:-/foodtrace/mosquitto/mosquitto.conf}"
+tls_source="${FOODTRACE_MQTT_TLS_SOURCE:-/run/secrets}"
 
 umask 077
 mkdir -p "$config_dir"
@@ -66,11 +74,27 @@ if [ -n "${FOODTRACE_MQTT_SENDERS_FILE:-}" ]; then
     done < "$FOODTRACE_MQTT_SENDERS_FILE"
 fi
 
+certs="$config_dir/certs"
+mkdir -p "$certs"
+for pair in mqtt-server.crt:server.crt mqtt-server.key:server.key \
+            mqtt-clients-ca.crt:clients-ca.crt; do
+    source_file="$tls_source/${pair%%:*}"
+    if [ ! -s "$source_file" ]; then
+        echo "entrypoint: $source_file is missing or empty: the TLS listeners need the" \
+             "broker's certificate, its key and the clients CA (deploy/README.md, TLS;" \
+             "deploy/mosquitto/make-certs.sh)" >&2
+        rm -f "$tmp"
+        exit 2
+    fi
+    cp "$source_file" "$certs/${pair#*:}"
+done
+
 mv "$tmp" "$passwd"
 cp "$acl_source" "$config_dir/acl"
-chmod 0600 "$passwd" "$config_dir/acl"
+chmod 0600 "$passwd" "$config_dir/acl" "$certs"/*
 if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then
     chown mosquitto:mosquitto "$passwd" "$config_dir/acl"
+    chown -R mosquitto:mosquitto "$certs"
     # the image's data folder, when it is a fresh volume
     if [ -d /mosquitto/data ]; then chown -R mosquitto:mosquitto /mosquitto/data; fi
 fi

@@ -183,6 +183,37 @@ def test_mosquitto_runs_the_repositorys_config_and_acl(compose: dict) -> None:
     assert "${MOSQUITTO_CONFIG_DIR:-/mosquitto/config}" in script
 
 
+def test_mosquitto_serves_outside_over_tls_only_with_the_certificates_as_secrets(
+    compose: dict,
+) -> None:
+    service = compose["services"]["mosquitto"]
+    # host ports: the two TLS listeners only; plain 1883 stays on compose's network
+    published = sorted(p.rsplit(":", 1)[1] for p in service["ports"])
+    assert published == ["8883", "8884"]
+    conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    listeners = [line.split()[1] for line in conf.splitlines() if line.startswith("listener ")]
+    assert listeners == ["1883", "8883", "8884"]
+    assert "require_certificate true" in conf and "use_identity_as_username true" in conf
+    # every secret the service mounts is declared, and is a file the entrypoint copies
+    script = (REPO / "deploy" / "mosquitto" / "entrypoint.sh").read_text()
+    assert "${FOODTRACE_MQTT_TLS_SOURCE:-/run/secrets}" in script
+    declared = compose["secrets"]
+    for secret in service["secrets"]:
+        assert secret["source"] in declared
+        assert f"{secret['target']}:" in script, secret
+        assert declared[secret["source"]]["file"].startswith(
+            "${FOODTRACE_MQTT_TLS_DIR:-./deploy/mosquitto/certs}/"
+        )
+    # make-certs.sh writes there by default; neither git nor the image takes the keys
+    assert "deploy/mosquitto/certs/" in (REPO / ".gitignore").read_text().split()
+    assert "deploy/mosquitto/certs" in (REPO / ".dockerignore").read_text().split()  # image
+    # the services inside compose use the plain listener by the service's name
+    for name in ("ingest-1", "airflow-scheduler"):
+        assert compose["services"][name]["environment"]["FOODTRACE_MQTT_URL"].endswith(
+            "@mosquitto:1883"
+        )
+
+
 def test_dockerfile_builds_the_package_from_what_is_in_the_repo() -> None:
     lines = (REPO / "Dockerfile").read_text().splitlines()
     assert lines[next(i for i, x in enumerate(lines) if x.startswith("FROM"))] == (
