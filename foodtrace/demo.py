@@ -41,8 +41,9 @@ class DemoServices:
 
 
 @contextlib.contextmanager
-def demo_services(workdir: Path) -> Iterator[DemoServices]:
-    """The configured services, or embedded ones for what is not configured."""
+def demo_services(workdir: Path, database: str = DEMO_DATABASE) -> Iterator[DemoServices]:
+    """The configured services, or embedded ones for what is not configured
+    (the embedded PostgreSQL gets a fresh `database` each time)."""
     from foodtrace.embedded import EmbeddedBroker, embedded_postgres
 
     with contextlib.ExitStack() as stack:
@@ -50,7 +51,7 @@ def demo_services(workdir: Path) -> Iterator[DemoServices]:
         url = os.environ.get(DATABASE_URL_ENV)
         if not url:
             admin_url = stack.enter_context(embedded_postgres(workdir / "pgdata"))
-            url = _recreate_database(admin_url, DEMO_DATABASE)
+            url = _recreate_database(admin_url, database)
             embedded.append("PostgreSQL (embedded)")
         settings = mqtt_settings(required=False)
         if settings is None:
@@ -183,7 +184,8 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
         for q in landed["quarantined"]:
             first_reason = q["reasons"][0]
             say(f"   - {q['topic']}: [{first_reason['code']}] {first_reason['message'][:110]}")
-        with AlertListener(services.mqtt) as office:
+        with AlertListener(services.mqtt) as office, \
+                businesses_answering(services.mqtt, sim, seed) as businesses:
             started = time.monotonic()
             pipeline = run_pipeline(services, out_dir)
             report["pipeline"] = pipeline.as_dict()
@@ -201,18 +203,100 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
             for line in again.summary_lines()[:3]:
                 say(f"   {line}")
             heard = office.wait(min_messages=len(office.messages) + 1, timeout=10)
+            answered = answer_the_notices(services, businesses, sim)
         with connect(services.database_url) as conn:
             story = tell_the_alert(conn, sim, out_dir, heard)
             story["lines"] += findings_lines(conn, day)
+            story["lines"] += withdrawal_lines(conn, story.get("alert"), answered)
         report.update(story)
+        report["withdrawals"] = {k: v for k, v in answered.items() if k != "businesses"}
         for line in story.pop("lines"):
             say(line)
-        exit_code = 0 if story["matches_ground_truth"] else 1
+        exit_code = 0 if story["matches_ground_truth"] and answered["scope_matches"] else 1
     if as_json:
         from foodtrace.cli.output import print_json
 
         print_json(report)
     return exit_code
+
+
+@contextlib.contextmanager
+def businesses_answering(settings: MqttSettings, sim: Any, seed: int) -> Iterator[Any]:
+    """Every simulated business listens for its notices and answers them
+    (foodtrace.simulate.responders) once the simulated clock starts."""
+    from foodtrace.simulate.responders import plan_behaviours
+    from foodtrace.simulate.responders_mqtt import Responders, SimClock
+    from foodtrace.withdrawals.drill import DEFAULT_TIME_SCALE
+
+    behaviours = plan_behaviours(seed, [loc["location_id"] for loc in sim.locations])
+    with Responders(settings, behaviours, SimClock(DEFAULT_TIME_SCALE)) as businesses:
+        yield businesses
+
+
+def answer_the_notices(services: DemoServices, businesses: Any, sim: Any) -> dict[str, Any]:
+    """The businesses answer on a compressed clock while an ingest worker lands the
+    reports and the sweep's withdrawal step runs on that clock."""
+    from foodtrace.withdrawals.drill import answer_phase, ingest_worker, live_notices
+
+    started = time.monotonic()
+    with ingest_worker(services.database_url, services.mqtt, "demo-answers"):
+        phase = answer_phase(services.database_url, services.mqtt, businesses)
+    heard = [h.notice for h in businesses.heard]
+    notified = {n["actor_id"] for n in live_notices(heard) if n.get("action") != "released"}
+    truth = set(sim.truth.affected_locations)
+    statuses: dict[str, int] = {}
+    for s in businesses.sent:
+        statuses[s.payload["status"]] = statuses.get(s.payload["status"], 0) + 1
+    return {
+        "notices_heard": len(heard),
+        "superseded": sum(1 for n in heard if n.get("supersedes")),
+        "businesses_notified": len(notified),
+        "reports_sent": statuses,
+        "never_answered": sorted(a for a, b in businesses.behaviours.items()
+                                 if b.kind == "silent" and a in notified),
+        "scope_matches": notified == truth,
+        "over_included": sorted(notified - truth), "under_included": sorted(truth - notified),
+        "time_scale": businesses.clock.time_scale, "seconds": round(time.monotonic() - started, 1),
+        **{k: phase[k] for k in ("simulated_start", "simulated_end", "overdue", "escalations")
+           if k in phase},
+    }
+
+
+def withdrawal_lines(conn: psycopg.Connection, alert: Any, answered: dict[str, Any]) -> list[str]:
+    """Section 10: the notices that went out, the answers that came back, and the
+    withdrawal progress per city."""
+    from foodtrace.withdrawals.drill import progress_lines
+    from foodtrace.withdrawals.queries import report as progress_report
+
+    a = answered
+    sent = a["reports_sent"]
+    lines = [
+        f"10. 撤回通知 withdrawal notices: {a['notices_heard']} published on "
+        f"foodtrace/v1/notices/{{actor_id}} to {a['businesses_notified']} businesses "
+        f"({a['superseded']} superseding an earlier one as the alert changed); "
+        + ("= simulator ground truth" if a["scope_matches"] else
+           f"!= ground truth (over {a['over_included']}, under {a['under_included']})"),
+        f"    企业答复 answers back on foodtrace/v1/chain/{{actor_id}}/withdrawals "
+        f"({a['seconds']} s, clock ×{a['time_scale']:g}: 24 h in "
+        f"{24 * 3600 / a['time_scale']:g} s): "
+        + ", ".join(f"{n} {status}" for status, n in sorted(sent.items()))
+        + f"; never answered: {', '.join(a['never_answered']) or '-'}",
+        f"    逾期 overdue: {a.get('overdue', 0)} notices, escalated to the city's emergency "
+        f"office as {len(a.get('escalations', []))} CAP Update(s)",
+    ]
+    if alert is None:
+        return lines
+    data = progress_report(conn, str(alert["alert_id"]))
+    conn.commit()
+    if data["alerts"]:
+        entry = data["alerts"][0]
+        share = entry["progress"].get("share")
+        lines.append(f"    撤回进度 withdrawal progress per city (share of the held quantity "
+                     f"withdrawn or accounted for; overall "
+                     f"{'-' if share is None else f'{share:.0%}'}):")
+        lines += [f" {line}" for line in progress_lines(entry["cities"])]
+        lines.append("    details: foodtrace withdrawals --json  (with FOODTRACE_DATABASE_URL set)")
+    return lines
 
 
 def first_alert_line(conn: psycopg.Connection, lot: str) -> str:
@@ -276,8 +360,9 @@ class AlertListener:
 
         self.settings = settings
         self.messages: list[tuple[str, bytes]] = []
+        self.heard_at: list[float] = []  # time.time() of each message (the drill's timings)
         self._client = make_client(settings, f"foodtrace-demo-office-{uuid.uuid4().hex[:6]}")
-        self._client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self._client.on_message = lambda c, u, m: self._heard(m.topic, m.payload)
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
 
@@ -288,6 +373,10 @@ class AlertListener:
         self._client.subscribe(topics.ALERTS_FILTER, qos=1)
         self._subscribed.wait(10)
         return self
+
+    def _heard(self, topic: str, payload: bytes) -> None:
+        self.heard_at.append(time.time())
+        self.messages.append((topic, payload))
 
     def wait(self, min_messages: int, timeout: float) -> list[tuple[str, bytes]]:
         deadline = time.monotonic() + timeout
@@ -304,7 +393,8 @@ class AlertListener:
 def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
                    heard: list[tuple[str, bytes]]) -> dict[str, Any]:
     """The incident's alert, its trace, the check against ground truth, and the files."""
-    from foodtrace.alerts import fsma_export, store
+    from foodtrace import fsma
+    from foodtrace.alerts import store
     from foodtrace.trace import api
 
     truth = sim.truth.to_json()
@@ -352,7 +442,7 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
         path = cap_dir / f"alert-{str(alert['alert_id'])[:8]}-v{version}-{city}.xml"
         path.write_text(xml, encoding="utf-8")
         cap_files.append(str(path))
-    export = fsma_export.export(conn, lot, out_dir / "fsma", xlsx=True)
+    export = fsma.export(conn, lot, out_dir / "fsma")  # the workbook and a CSV per tab
     by_topic: dict[str, int] = {}
     for topic, _ in heard:
         by_topic[topic] = by_topic.get(topic, 0) + 1
@@ -367,7 +457,13 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
         lines.append(f"   {city:<10} {' then '.join(kinds)}")
     lines.append(f"   CAP 1.2 files:        {cap_dir}/ ({len(cap_files)} files)")
     lines.append(f"   FDA spreadsheet:      {export.directory}/ "
-                 f"({sum(f['rows'] for f in export.files)} rows; {export.xlsx})")
+                 f"({sum(f['rows'] for f in export.files if f['event_type'])} event rows; "
+                 f"{export.xlsx})")
+    from foodtrace.report.page import write as write_report
+
+    report = write_report(conn, str(alert["alert_id"]),
+                          out_dir / "report" / f"alert-{str(alert['alert_id'])[:8]}.html")
+    lines.append(f"   事件报告 incident report: {report['file']}  (one page, opens without a network)")
     lines.append(f"   trace it yourself:    foodtrace trace {lot} --json  (with FOODTRACE_DATABASE_URL set;"
                  " the embedded database stops when the demo ends)")
     ok = all(checks.values())
@@ -375,7 +471,7 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
                  "were affected" if ok else "MISMATCH with the simulator's ground truth (above)")
     return {
         "alert": alert, "trace": tj, "truth": truth, "checks": checks,
-        "matches_ground_truth": ok, "cap_files": cap_files,
+        "matches_ground_truth": ok, "cap_files": cap_files, "report_html": report["file"],
         "fsma_export": {"dir": str(export.directory), "files": export.files,
                         "xlsx": str(export.xlsx) if export.xlsx else None},
         "alert_messages_heard": by_topic, "lines": lines,

@@ -210,8 +210,10 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
     doc_id = epcis.document_id(sender, raw)
     seen: dict[UUID, tuple[int, Any]] = {}
     not_used: list[dict[str, Any]] = []
+    containment: list[dict[str, Any]] = []
     for mapped in epcis.map_document(value, sender):
         _accept_lab_results(result, sender, mapped, raw, clock, doc_id, seen)
+        containment.extend(mapped.containment)  # pallets, for other documents too
         if mapped.not_used is not None:
             # no CTE: kept with the document, nothing to tell the sender (module doc)
             not_used.append(_not_used_entry(mapped))
@@ -247,7 +249,7 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
                 Accepted("chain_event", mapped.message_id, sender, mapped.chain_event,
                          element_index=mapped.index, document_id=doc_id)
             )
-    result.documents.append(EpcisDocument(doc_id, sender, raw, value, not_used))
+    result.documents.append(EpcisDocument(doc_id, sender, raw, value, not_used, containment))
     return result
 
 
@@ -270,8 +272,11 @@ def _accept_lab_results(result: EdgeResult, sender: str, mapped: epcis.MappedEve
 
 def _not_used_entry(mapped: epcis.MappedEvent) -> dict[str, Any]:
     event_id = mapped.event.get("eventID") if isinstance(mapped.event, dict) else None
-    return {"index": mapped.index, "event_id": event_id if isinstance(event_id, str) else None,
-            "message_id": str(mapped.message_id), "reason": mapped.not_used}
+    entry = {"index": mapped.index, "event_id": event_id if isinstance(event_id, str) else None,
+             "message_id": str(mapped.message_id), "reason": mapped.not_used}
+    if mapped.sensor_notes:  # what its sensor reports lack: validation tells the sender
+        entry["sensor_notes"] = mapped.sensor_notes
+    return entry
 
 
 def _as_mapped(reason: Reason, what: str = "chain event") -> Reason:

@@ -79,6 +79,8 @@ class EpcisDocument:
     document: dict[str, Any]
     # events that are no Critical Tracking Event: {index, event_id, message_id, reason}
     not_used: list[dict[str, Any]] = field(default_factory=list)
+    # what its AggregationEvents put into pallets (landing.epcis_containment, 0016)
+    containment: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -14,7 +14,9 @@ def register(sub) -> None:
         help="the whole story on the embedded default: no services needed",
         description="Simulate a Pearl River Delta day with a contamination incident, ingest "
         "it over MQTT, validate, link and trace it, raise the alert and write its CAP file "
-        "and FDA sortable spreadsheet. Uses FOODTRACE_DATABASE_URL / FOODTRACE_MQTT_URL "
+        "and FDA sortable spreadsheet, send the withdrawal notices and let the simulated "
+        "businesses answer them (compressed clock), and end with the withdrawal progress "
+        "per city. Uses FOODTRACE_DATABASE_URL / FOODTRACE_MQTT_URL "
         "when set, an embedded PostgreSQL and MQTT broker otherwise.",
     )
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")

@@ -6,7 +6,8 @@ FOODTRACE_MQTT_URL is set). By default the real Airflow DAGs run (the ones shipp
 in the package, or --dags-folder), in this process, with `dag.test()` on a private
 SQLite metadata database under --out (start-up takes some seconds). `--direct`
 calls the same steps without Airflow (foodtrace.pipeline.run_once): quicker, same
-results.
+results, and the withdrawal step after them (reports linked to their notices,
+overdue notices escalated), as the sweep DAG runs it.
 
 Prints a summary per step and the path of the validation report (HTML).
 Exit codes: 0 done, 1 a step failed, 2 configuration or database unreachable.

@@ -65,6 +65,7 @@ from foodtrace.db.locks import session_lock
 from foodtrace.reference import ANALYTES, FOOD_CATEGORIES, QUANTITY_UNITS
 from foodtrace.validate import sql
 from foodtrace.validate.decide import Decision, RuleResult, RuleTally, decide
+from foodtrace.validate.epcis_notes import promote_sensor_notes
 from foodtrace.validate.report import RunReport, write_report
 from foodtrace.validate.retractions import promote_declarations
 from foodtrace.validate.rules import (
@@ -301,6 +302,7 @@ def validate_and_promote(
                     runs.append(run)
                 if kind.name == "chain_event":  # EPCIS error declarations (retractions.py)
                     stats.retractions += promote_declarations(conn)
+                    promote_sensor_notes(conn)  # EPCIS sensor reports (epcis_notes.py)
     if runs and write_reports:
         try:
             path = write_report(report_dir or default_report_dir(), runs, datetime.now(UTC))

@@ -29,6 +29,7 @@ import pytest
 from devservices import MosquittoBroker
 from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
 
+from foodtrace.alerts.cap import GB2260
 from foodtrace.alerts.cap import validate as validate_cap
 from foodtrace.config import parse_mqtt_url
 from foodtrace.simulate import simulate_day
@@ -180,6 +181,12 @@ def check_incident(incident: str, truth: dict, heard: list[tuple[str, bytes]],
     for topic, payload in mine:
         if topic.endswith("/cap"):
             validate_cap(payload.decode())
+            # Chinese first, English beside it; the city's GB/T 2260 code (docs/cap.md)
+            xml = payload.decode()
+            assert 0 < xml.index("<language>zh-CN</language>") < xml.index(
+                "<language>en-US</language>"), (incident, topic)
+            city_code = GB2260.get(topic.split("/")[3])
+            assert city_code is None or f"<value>{city_code}</value>" in xml, (incident, topic)
         else:
             msg = json.loads(payload)
             assert msg["lot_code"] == truth["lot_code"]
@@ -189,13 +196,16 @@ def check_incident(incident: str, truth: dict, heard: list[tuple[str, bytes]],
 
     # 8. The FDA sortable spreadsheet for the lot.
     export = foodtrace("export", "fsma", truth["lot_code"], "--out",
+                       str(tmp_path / f"fsma-{incident}"), "--csv",
                        str(tmp_path / f"fsma-{incident}"), "--json", env=env)
     assert export.returncode == 0, export.stderr
-    files = json.loads(export.stdout)["files"]
+    result = json.loads(export.stdout)
+    files = [f for f in result["files"] if f["event_type"]]  # the CTE tabs
+    assert len(result["files"]) == 13 and os.path.exists(result["xlsx"]), result
     rows = {f["event_type"]: f["rows"] for f in files}
     assert sum(rows.values()) >= 2 and rows["shipping"] >= 1, (incident, rows)
     derived = 0
     for f in files:
-        with open(f["path"], encoding="utf-8") as fh:
-            derived += sum(1 for row in csv.DictReader(fh) if row["derived_kdes"])
+        with open(f["path"], encoding="utf-8-sig") as fh:
+            derived += sum(1 for row in csv.DictReader(fh) if row["推导的关键数据元素 Derived KDEs"])
     return derived

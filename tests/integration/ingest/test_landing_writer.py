@@ -139,6 +139,12 @@ def test_every_kind_lands_with_its_fields(ingest_conn, admin) -> None:
     counts = write_batch(ingest_conn, items, "w-test")
     assert (counts.received, counts.stored, counts.duplicates, counts.quarantined) == (5, 5, 0, 0)
     assert counts.lag_max_s is not None and counts.lag_max_s >= 2.0
+    # the count behind the batch's average: the dashboard weighs batches by it (0018)
+    stats = admin.execute(
+        "SELECT lag_count, lag_avg_s FROM ops.ingest_stats WHERE worker_id = 'w-test' "
+        "ORDER BY ts DESC LIMIT 1"
+    ).fetchone()
+    assert stats == (len(items), counts.lag_avg_s) and counts.lag_n == len(items)
 
     row = admin.execute(
         "SELECT lab_id, topic, payload FROM landing.lab_results WHERE message_id = %s", (lab_id,)

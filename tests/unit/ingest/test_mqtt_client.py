@@ -113,3 +113,53 @@ def test_publish_and_disconnect_properties_are_paho_properties() -> None:
     reference = Properties(PacketTypes.DISCONNECT)
     reference.SessionExpiryInterval = 0
     assert bye.pack() == reference.pack()
+
+
+def test_client_certificate_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devservices import CertificateAuthority
+
+    from foodtrace.config import ConfigError
+
+    ca = CertificateAuthority("unit clients CA")
+    cert, key = ca.write_pair(tmp_path, "lab", "lab-gz-01")
+    _other_cert, other_key = ca.write_pair(tmp_path, "other", "lab-sz-02")
+    monkeypatch.delenv(mqtt_client.CERT_FILE_ENV, raising=False)
+    monkeypatch.setenv(mqtt_client.KEY_FILE_ENV, str(key))
+    with pytest.raises(ConfigError, match="FOODTRACE_MQTT_CERT_FILE is not"):
+        mqtt_client.make_client(parse_mqtt_url("mqtts://h:8884"), "c")
+    monkeypatch.setenv(mqtt_client.CERT_FILE_ENV, str(cert))
+    client = mqtt_client.make_client(parse_mqtt_url("mqtts://h:8884"), "c")
+    assert client._ssl_context.verify_mode == ssl.CERT_REQUIRED and client._username is None
+    monkeypatch.setenv(mqtt_client.KEY_FILE_ENV, str(other_key))  # not this certificate's key
+    with pytest.raises(ConfigError, match="cannot load the MQTT client certificate"):
+        mqtt_client.make_client(parse_mqtt_url("mqtts://h:8884"), "c")
+    monkeypatch.setenv(mqtt_client.KEY_FILE_ENV, str(tmp_path / "missing.key"))
+    with pytest.raises(ConfigError, match=r"missing\.key"):
+        mqtt_client.make_client(parse_mqtt_url("mqtts://h:8884"), "c")
+    # plain MQTT never reads them
+    assert mqtt_client.make_client(parse_mqtt_url("mqtt://h:1883"), "c")._ssl_context is None
+
+
+def test_tls_failures_say_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = parse_mqtt_url("mqtts://lab:secret@broker:8884")
+    untrusted = ssl.SSLCertVerificationError("certificate verify failed")
+    untrusted.verify_message = "unable to get local issuer certificate"
+    text = mqtt_client.describe_tls_failure(untrusted, settings)
+    assert "does not trust" in text and mqtt_client.CA_FILE_ENV in text and "secret" not in text
+
+    required = RuntimeError("failed to receive on socket: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]"
+                            " tlsv13 alert certificate required")
+    assert "requires a client certificate" in mqtt_client.describe_tls_failure(required, settings)
+    unknown_ca = RuntimeError("[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca")
+    assert "does not trust the CA" in mqtt_client.describe_tls_failure(unknown_ca, settings)
+
+    # Mosquitto 2.0 may just close the connection: the advice depends on what was sent
+    closed = RuntimeError("failed to receive on socket: EOF occurred in violation of protocol")
+    monkeypatch.delenv(mqtt_client.CERT_FILE_ENV, raising=False)
+    assert "requires a client certificate" in mqtt_client.describe_tls_failure(closed, settings)
+    monkeypatch.setenv(mqtt_client.CERT_FILE_ENV, "/etc/lab.crt")
+    assert "did not accept the client certificate in /etc/lab.crt" in (
+        mqtt_client.describe_tls_failure(closed, settings)
+    )
