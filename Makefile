@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/foodtrace demo
 
-## Lint, then every test against the real PostgreSQL and Mosquitto on this machine.
+## Lint, type-check (mypy, strict: [tool.mypy] in pyproject.toml), then every test
+## against the real PostgreSQL and Mosquitto on this machine.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+## Soak at the regional peak (not in CI): SOAK_ARGS="--minutes 30", or "--smoke".
+## Needs the PostgreSQL and mosquitto of `make test`; writes bench/soak/out/.
+soak: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/soak/run.py $(SOAK_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

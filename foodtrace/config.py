@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal, overload
 from urllib.parse import unquote, urlsplit
 
 DATABASE_URL_ENV = "FOODTRACE_DATABASE_URL"
@@ -57,6 +58,11 @@ def parse_mqtt_url(url: str) -> MqttSettings:
     )
 
 
+# required=True (the default) raises ConfigError instead of returning None.
+@overload
+def database_url(required: Literal[True] = True) -> str: ...
+@overload
+def database_url(required: bool) -> str | None: ...
 def database_url(required: bool = True) -> str | None:
     url = os.environ.get(DATABASE_URL_ENV)
     if not url and required:
@@ -68,6 +74,10 @@ def database_url(required: bool = True) -> str | None:
     return url
 
 
+@overload
+def mqtt_settings(required: Literal[True] = True) -> MqttSettings: ...
+@overload
+def mqtt_settings(required: bool) -> MqttSettings | None: ...
 def mqtt_settings(required: bool = True) -> MqttSettings | None:
     url = os.environ.get(MQTT_URL_ENV)
     if not url:

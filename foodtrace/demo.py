@@ -23,11 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
 from foodtrace.config import DATABASE_URL_ENV, MqttSettings, mqtt_settings
+from foodtrace.db.rows import one
 from foodtrace.ingest import topics
 
 DEMO_DATABASE = "foodtrace_demo"
@@ -126,13 +127,14 @@ def ingest_while(services: DemoServices, expected_messages: int, publish: Any,
         raise outcome["error"]
     if thread.is_alive():
         raise RuntimeError(f"ingest did not take all {expected_messages} messages in {timeout}s")
-    return outcome["result"].as_dict()
+    totals: dict[str, Any] = outcome["result"].as_dict()
+    return totals
 
 
 def landing_summary(conn: psycopg.Connection) -> dict[str, Any]:
     counts = {}
     for table in ("lab_results", "chain_events", "master_data", "epcis_documents"):
-        counts[table] = conn.execute(f"SELECT count(*) FROM landing.{table}").fetchone()[0]
+        counts[table] = one(conn.execute(f"SELECT count(*) FROM landing.{table}"))[0]
     quarantined = [
         {"topic": topic, "sender_id": sender, "reasons": reasons}
         for topic, sender, reasons in conn.execute(
@@ -158,6 +160,8 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
         say("1. schema migrated")
 
         sim = simulate_day(seed, day, scale=scale, incident=incident)
+        if sim.truth is None:  # the demo always asks for an incident: its ground truth
+            raise RuntimeError(f"the simulated day has no incident {incident!r}")
         messy = make_messy(sim, seed)
         mess = messy.summary()
         counts = sim.counts()
@@ -362,7 +366,8 @@ class AlertListener:
         self.messages: list[tuple[str, bytes]] = []
         self.heard_at: list[float] = []  # time.time() of each message (the drill's timings)
         self._client = make_client(settings, f"foodtrace-demo-office-{uuid.uuid4().hex[:6]}")
-        self._client.on_message = lambda c, u, m: self._heard(m.topic, m.payload)
+        # bytearray only in messages built by hand, never in those received
+        self._client.on_message = lambda c, u, m: self._heard(m.topic, cast(bytes, m.payload))
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
 
@@ -480,7 +485,7 @@ def tell_the_alert(conn: psycopg.Connection, sim: Any, out_dir: Path,
 
 def _ids(entries: list[Any]) -> list[str]:
     """Alert sets hold ids or objects with quantities; compare by id."""
-    out = []
+    out: list[Any] = []  # ids from the alert's JSON
     for e in entries:
         if isinstance(e, dict):
             out.append(e.get("lot_code") or e.get("location_id") or e.get("city"))

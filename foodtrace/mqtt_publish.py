@@ -12,9 +12,14 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foodtrace.config import MqttSettings
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 
 class DeliveryError(RuntimeError):
@@ -28,7 +33,10 @@ class Acks:
         self._cond = threading.Condition()
         self._done: dict[int, Any] = {}
 
-    def on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+    def on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode | None = None,
+        properties: Properties | None = None,
+    ) -> None:
         with self._cond:
             self._done[mid] = reason_code
             self._cond.notify_all()

@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from foodtrace.ingest.group import Membership
 from foodtrace.ingest.landing import (
@@ -67,6 +67,11 @@ from foodtrace.ingest.stats import IngestTotals
 from foodtrace.ingest.workers import DEFAULT_TAKEOVER_S, takeover_after_from_env
 
 from foodtrace.config import ConfigError, MqttSettings, database_url, mqtt_settings
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger("foodtrace.ingest")
 
@@ -203,14 +208,14 @@ def parse_sent_at(properties: Any) -> datetime | None:
 
 def rejection_notices(
     item: LandingItem, untold: set[bytes] | None = None
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str | None, dict[str, Any]]]:
     """(sender or None, JSON body) for every rejected element of a message: the
     notice of spec 2.4, {message_id, stage, stored, reasons, ...}; an edge rejection
     is never stored (its raw bytes are kept in quarantine only). With `untold`
     (the dedup keys of the quarantine rows the batch really inserted) only for
     those, each key taken out as it is told: a bad message redelivered or
     published again, in this batch or a later one, is told once."""
-    notices = []
+    notices: list[tuple[str | None, dict[str, Any]]] = []
     for rej in item.result.rejected:
         key = quarantine_dedup_key(
             QUARANTINE_STAGE_EDGE, item.result.topic, rej.raw, rej.element_index
@@ -322,7 +327,10 @@ class IngestConsumer:
 
     # --- network thread (paho callbacks): keep these tiny ---------------------------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode, properties: Properties | None = None,
+    ) -> None:
         if getattr(reason_code, "is_failure", False):
             from foodtrace.ingest.mqtt_client import describe_connack
 
@@ -350,7 +358,10 @@ class IngestConsumer:
         else:
             client.subscribe([(f, 1) for f in filters])
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
+        properties: Properties | None = None,
+    ) -> None:
         failed = [rc for rc in reason_codes if getattr(rc, "is_failure", False)]
         if failed:
             self._fatal = (
@@ -362,7 +373,7 @@ class IngestConsumer:
         log.info("subscribed: %d filters, worker %s", len(reason_codes), self.config.worker_id)
         self.ready.set()
 
-    def _on_connect_fail(self, client, userdata) -> None:
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this while handling the connect's exception: an untrusted broker
         # certificate is a setting to fix (like a refused login), not an outage
         error = sys.exc_info()[1]
@@ -373,7 +384,10 @@ class IngestConsumer:
             return
         log.warning("cannot reach the MQTT broker at %s; retrying", self.config.mqtt.url)
 
-    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
+    def _on_unsubscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
+        properties: Properties | None = None,
+    ) -> None:
         log.info(
             "%s worker %s: left the shared group, draining its session",
             "retiring" if self.takeover_by is None else f"{self.takeover_by} taking over",
@@ -383,7 +397,10 @@ class IngestConsumer:
             self._ready_at = time.monotonic()
         self.ready.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode, properties: Properties | None = None,
+    ) -> None:
         self._connected.clear()
         self._disconnected.set()
         if self._stopping or self._fatal is not None:
@@ -409,12 +426,13 @@ class IngestConsumer:
         else:
             log.warning("lost the broker (%s); reconnecting", reason_code)
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         delivery = _Delivery(
             mid=message.mid,
             qos=message.qos,
             topic=message.topic,
-            payload=message.payload,
+            # bytearray only in messages built by hand, never in those received
+            payload=cast(bytes, message.payload),
             properties=getattr(message, "properties", None),
             received_at=datetime.now(UTC),
             connection=self._connection,

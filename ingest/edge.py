@@ -244,11 +244,13 @@ def _check_epcis(result: EdgeResult, sender: str, raw: bytes, value: Any, clock:
                 Rejected(reasons, raw=_compact(mapped.event, raw), message_id=mapped.message_id,
                          element_index=mapped.index)
             )
-        else:
+        elif mapped.chain_event is not None:
             result.accepted.append(
                 Accepted("chain_event", mapped.message_id, sender, mapped.chain_event,
                          element_index=mapped.index, document_id=doc_id)
             )
+        else:  # epcis.map_document gives each CTE an event or reasons, never neither
+            raise AssertionError(f"mapped event {mapped.index} has no chain event and no reason")
     result.documents.append(EpcisDocument(doc_id, sender, raw, value, not_used, containment))
     return result
 
@@ -272,8 +274,9 @@ def _accept_lab_results(result: EdgeResult, sender: str, mapped: epcis.MappedEve
 
 def _not_used_entry(mapped: epcis.MappedEvent) -> dict[str, Any]:
     event_id = mapped.event.get("eventID") if isinstance(mapped.event, dict) else None
-    entry = {"index": mapped.index, "event_id": event_id if isinstance(event_id, str) else None,
-             "message_id": str(mapped.message_id), "reason": mapped.not_used}
+    entry: dict[str, Any] = {
+        "index": mapped.index, "event_id": event_id if isinstance(event_id, str) else None,
+        "message_id": str(mapped.message_id), "reason": mapped.not_used}
     if mapped.sensor_notes:  # what its sensor reports lack: validation tells the sender
         entry["sensor_notes"] = mapped.sensor_notes
     return entry

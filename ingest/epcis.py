@@ -257,8 +257,9 @@ def _map_into(out: MappedEvent, event: Any, actor_id: str, containment: Containm
     kind = event.get("type")
     step = cbv.term(event.get("bizStep"), "bizstep")
     note: str | None = None
+    cte: str | None  # each branch below sets it or returns
     if kind == "TransformationEvent":
-        cte: str | None = "transformation"
+        cte = "transformation"
     elif kind == "ObjectEvent":
         landed = step == "gdst:landing" and bool(_event_lot_codes(event) & caught)
         cte, note = cbv.object_event_cte(event, step, landed)

@@ -114,7 +114,8 @@ def event_prehash(event: dict[str, Any], context: Context | None = None) -> str:
         raise ValueError(f"cannot compute EPCIS event hash: {exc!r}") from exc
     if len(prehashes) != 1:
         raise ValueError("cannot compute EPCIS event hash: the event could not be canonicalised")
-    return prehashes[0]
+    prehash: str = prehashes[0]
+    return prehash
 
 
 def event_hash(event: dict[str, Any], context: Context | None = None) -> str:
@@ -124,5 +125,8 @@ def event_hash(event: dict[str, Any], context: Context | None = None) -> str:
     event cannot be hashed, e.g. it is not an object with a ``type``, holds non-JSON values,
     or its context names a remote document other than the standard EPCIS context.
     """
-    return hash_generator.calculate_hashes_from_pre_hashes([event_prehash(event, context)])[0]
+    hashes: list[str] = hash_generator.calculate_hashes_from_pre_hashes(
+        [event_prehash(event, context)]
+    )
+    return hashes[0]
 

@@ -82,7 +82,7 @@ class Containment:
         if not entries:
             return None
         epcs: dict[str, None] = {}
-        quantities: dict[str, Any] = {}
+        quantities: dict[str | None, Any] = {}  # by epcClass (None when a row names none)
         for agg in entries:
             if at is not None and agg.at > at:
                 break

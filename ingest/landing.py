@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from foodtrace.ingest.messages import Accepted, EdgeResult, Reason
@@ -288,9 +289,9 @@ _ELEMENT_INSERTS = (
 class _Staged:
     """The staging rows of one batch, in COPY column order."""
 
-    documents: list[tuple]
-    elements: list[tuple]
-    quarantine: list[tuple]
+    documents: list[tuple[Any, ...]]
+    elements: list[tuple[Any, ...]]
+    quarantine: list[tuple[Any, ...]]
     kinds: set[str]
     containment: bool = False  # a document holds pallet containment rows
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from foodtrace.ingest.mqtt_shim import BufferedClient, PackedUserProperties
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from foodtrace.config import MQTT_URL_ENV, ConfigError, MqttSettings
 
@@ -275,11 +277,15 @@ def connect_and_wait(
     """
     done = threading.Event()
     outcome: dict[str, Any] = {}
-    user_on_connect = client.on_connect
-    user_on_disconnect = client.on_disconnect
+    # make_client's clients use paho's callback API version 2 (these signatures)
+    user_on_connect: Callable[..., None] | None = client.on_connect
+    user_on_disconnect: Callable[..., None] | None = client.on_disconnect
     user_on_log = client.on_log
 
-    def on_connect(c, userdata, flags, reason_code, properties) -> None:
+    def on_connect(
+        c: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if not done.is_set():
             outcome["reason"] = reason_code
             outcome["properties"] = properties
@@ -287,7 +293,10 @@ def connect_and_wait(
         if user_on_connect is not None:
             user_on_connect(c, userdata, flags, reason_code, properties)
 
-    def on_disconnect(c, userdata, flags, reason_code, properties) -> None:
+    def on_disconnect(
+        c: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags, reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         # closed before any CONNACK: over TLS, how a broker refuses a client
         # certificate (TLS 1.3 sends the alert after the handshake)
         if not done.is_set():
@@ -296,7 +305,7 @@ def connect_and_wait(
         if user_on_disconnect is not None:
             user_on_disconnect(c, userdata, flags, reason_code, properties)
 
-    def on_log(c, userdata, level, buf) -> None:
+    def on_log(c: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
         if level == mqtt.MQTT_LOG_ERR and not done.is_set():
             outcome["error_log"] = buf  # e.g. "failed to receive on socket: [SSL: ...]"
         if user_on_log is not None:

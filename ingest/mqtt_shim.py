@@ -23,9 +23,10 @@ Callers do not use these names: `mqtt_client.make_client` and
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -48,7 +49,7 @@ class _BufferedSocket:
 
     def recv(self, bufsize: int) -> bytes:
         if self._pos >= len(self._buf):
-            data = self._sock.recv(max(bufsize, self._CHUNK))  # may raise BlockingIOError
+            data: bytes = self._sock.recv(max(bufsize, self._CHUNK))  # may raise BlockingIOError
             if len(data) <= bufsize:
                 return data
             self._buf, self._pos = data, 0
@@ -73,13 +74,14 @@ class BufferedClient(mqtt.Client):
     def _create_socket(self) -> Any:
         return _BufferedSocket(super()._create_socket())
 
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
         turns = 1
         while (
             rc == mqtt.MQTT_ERR_SUCCESS
             and self._sock is not None
-            and self._sock.pending() > 0
+            # a _BufferedSocket (or paho's websocket wrapper of one): both have pending()
+            and cast(Any, self._sock).pending() > 0
             and turns < self._MAX_PACKETS_PER_TURN
         ):
             rc = super().loop_read(1)
@@ -105,6 +107,7 @@ class PackedUserProperties(Properties):
     types = _PUBLISH_TEMPLATE.types
     names = _PUBLISH_TEMPLATE.names
     properties = _PUBLISH_TEMPLATE.properties
+    UserProperty: list[tuple[str, str]]  # set per instance in __init__
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:  # no super().__init__
         object.__setattr__(self, "UserProperty", pairs)

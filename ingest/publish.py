@@ -16,6 +16,7 @@ messages were refused and why.
 
 from __future__ import annotations
 
+import enum
 import os
 import queue
 import sys
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from foodtrace.ingest.publish_input import (
     CSV_ROW_NAMESPACE,
@@ -44,6 +45,11 @@ from foodtrace.ingest.publish_input import (
 from foodtrace.ingest.publish_plan import Outgoing, encode, plan, topic_for
 
 from foodtrace.config import MQTT_URL_ENV, MqttSettings
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 __all__ = [
     "CSV_ROW_NAMESPACE",
@@ -92,7 +98,7 @@ class PublishStats:
     unconfirmed_messages: int = 0  # not sent, or sent without an answer, after a refusal
     unconfirmed_elements: int = 0
     seconds: float = 0.0
-    refusals: Counter = field(default_factory=Counter)  # reason -> MQTT messages
+    refusals: Counter[str] = field(default_factory=Counter)  # reason -> MQTT messages
     refused_topics: list[str] = field(default_factory=list)  # first few
     dropped_after_refusal: bool = False  # the broker closed the connection on refusing
     no_subscribers: list[Outgoing] = field(default_factory=list)  # PUBACK 0x10: to resend
@@ -119,7 +125,15 @@ def sent_at_now() -> str:
 
 
 _NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK: accepted, but nobody will get it
-_DISCONNECTED = object()  # wakes up a publisher waiting for PUBACKs
+
+
+class _Signal(enum.Enum):
+    """Put on the ack queue in place of a message id (an enum: a type checker narrows it)."""
+
+    DISCONNECTED = "disconnected"  # wakes up a publisher waiting for PUBACKs
+
+
+_DISCONNECTED: Final = _Signal.DISCONNECTED
 PROBED_TOPICS = 16
 # Disconnects in a row, with messages in flight and no PUBACK in between, before giving up.
 MAX_FRUITLESS_DISCONNECTS = 3
@@ -157,7 +171,7 @@ class Publisher:
         self.requested_window = window
         self.ack_timeout = ack_timeout
         self.connect_timeout = connect_timeout
-        self._acks: queue.SimpleQueue = queue.SimpleQueue()
+        self._acks: queue.SimpleQueue[tuple[int | _Signal, Any]] = queue.SimpleQueue()
         self._client: Any = None
         self._disconnects = 0
         self.window = window
@@ -189,10 +203,16 @@ class Publisher:
                 client.loop_stop()
 
     # Both run in paho's network thread: hand over, never block.
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
         self._acks.put((mid, reason_code))
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode, properties: Properties | None,
+    ) -> None:
         self._disconnects += 1
         self._acks.put((_DISCONNECTED, reason_code))
 
@@ -363,7 +383,7 @@ class _Round:
                 if block:
                     continue
                 return
-            if mid is _DISCONNECTED:
+            if mid is _Signal.DISCONNECTED:
                 self.fruitless += 1
                 if self.fruitless >= MAX_FRUITLESS_DISCONNECTS:
                     raise PublishError(

@@ -40,7 +40,8 @@ def load_schema(kind: str) -> dict[str, Any]:
     text = resources.files("foodtrace.schemas").joinpath("json", SCHEMA_FILES[kind]).read_text(
         encoding="utf-8"
     )
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 # --- formats ---------------------------------------------------------------------
@@ -197,13 +198,13 @@ def compile_schema(schema: Any, root: dict[str, Any] | None = None) -> Check:
                         return False
                 return True
             for key, value in x.items():
-                sub = props.get(key)
-                if sub is None:
+                prop = props.get(key)
+                if prop is None:
                     if extra is None:
                         continue
                     if extra is _REJECT_EXTRA or not extra(value):
                         return False
-                elif not sub(value):
+                elif not prop(value):
                     return False
             return True
 

@@ -8,7 +8,7 @@ functions, so a topic cannot drift between the publisher, the consumer and alert
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from foodtrace.reference import CITY_CODES
 
@@ -82,7 +82,7 @@ _SENDER_TOPICS: dict[str, str] = {
 }
 
 
-def valid_sender_id(sender_id: object) -> bool:
+def valid_sender_id(sender_id: object) -> TypeGuard[str]:
     """A sender id that can stand as one topic level (and be named in an ACL)."""
     return isinstance(sender_id, str) and _SENDER_ID.fullmatch(sender_id) is not None
 

@@ -27,6 +27,7 @@ from datetime import datetime
 import psycopg
 
 from foodtrace.config import ConfigError
+from foodtrace.db.rows import one
 
 log = logging.getLogger("foodtrace.ingest")
 
@@ -105,14 +106,14 @@ def silent_workers(
 
 def try_lock_group(conn: psycopg.Connection) -> bool:
     return bool(
-        conn.execute("SELECT pg_try_advisory_lock(%s, 0)", (_GROUP_LOCK_CLASS,)).fetchone()[0]
+        one(conn.execute("SELECT pg_try_advisory_lock(%s, 0)", (_GROUP_LOCK_CLASS,)))[0]
     )
 
 
 def try_lock_worker(conn: psycopg.Connection, worker_id: str, *, xact: bool = False) -> bool:
     fn = "pg_try_advisory_xact_lock" if xact else "pg_try_advisory_lock"
     row = conn.execute(f"SELECT {fn}(%s, hashtext(%s))", (_WORKER_LOCK_CLASS, worker_id))
-    return bool(row.fetchone()[0])
+    return bool(one(row)[0])
 
 
 def mark_session_ended(

@@ -316,6 +316,8 @@ def _pg_bin(name: str) -> str:
 class PostgresCluster:
     """A private PostgreSQL cluster (initdb + pg_ctl) that a test may stop and start."""
 
+    INITDB_AUTH: tuple[str, ...] = ("-A", "trust")  # subclasses harden it
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = Path(workdir)
         if os.geteuid() == 0:
@@ -347,8 +349,7 @@ class PostgresCluster:
                     str(self.datadir),
                     "-U",
                     "postgres",
-                    "-A",
-                    "trust",
+                    *self.INITDB_AUTH,
                     "--no-sync",
                 ]
             ),

@@ -11,6 +11,16 @@ Each figure is messages/s from the first publish until the last message is
 received (a) or committed (b, c). Also the consumer's peak RSS under load.
 
     .venv/bin/python bench/ingest/run.py --messages 50000
+    .venv/bin/python bench/ingest/run.py --messages 50000 --scaling 1,2,4
+
+`--scaling 1,2,4`: instead of (b), (c) once per worker count, one after another on
+the same published stream (the same payloads, a fresh database each), the
+publisher stamping each message with `sent_at` so the workers record their lag
+(commit minus publish) in ops.ingest_stats: messages/s, mean and max lag, the
+rows each worker stored, and each count's ratio against 1 worker, measured in
+the same run. Counts run in ascending order with the worker ids bench-0..N-1, so
+every persistent session of the shared subscription has a live worker (a
+session left by an earlier, larger run would hold its share: issue 11).
 """
 
 from __future__ import annotations
@@ -24,12 +34,16 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psutil
 import psycopg
+from foodtrace.ingest.publish import SENT_AT_PROPERTY, sent_at_now
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from foodtrace.db import connect, migrate
 
@@ -65,8 +79,16 @@ def lab_result(i: int, now: datetime) -> bytes:
     }, separators=(",", ":")).encode()
 
 
-def publish_all(broker: MosquittoBroker, payloads: list[bytes]) -> float:
-    """Publish at QoS 1 with a bounded window; return the monotonic start time."""
+def sent_at_properties() -> Properties:
+    """The `sent_at` user property foodtrace's publisher sets (ingest measures lag)."""
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [(SENT_AT_PROPERTY, sent_at_now())]
+    return props
+
+
+def publish_all(broker: MosquittoBroker, payloads: list[bytes], stamp: bool = False) -> float:
+    """Publish at QoS 1 with a bounded window; return the monotonic start time.
+    `stamp`: each message carries `sent_at`, as `foodtrace publish` sends it."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}",
                          protocol=mqtt.MQTTv5)
     client.username_pw_set(LAB, broker.users[LAB])
@@ -75,7 +97,10 @@ def publish_all(broker: MosquittoBroker, payloads: list[bytes]) -> float:
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     start = time.monotonic()
-    infos = [client.publish(TOPIC, p, qos=1) for p in payloads]
+    infos = [
+        client.publish(TOPIC, p, qos=1, properties=sent_at_properties() if stamp else None)
+        for p in payloads
+    ]
     for info in infos:
         info.wait_for_publish(120)
     client.disconnect()
@@ -190,7 +215,36 @@ def run_naive(broker: MosquittoBroker, payloads: list[bytes]) -> tuple[float, in
         drop_database(name)
 
 
-def run_foodtrace(broker: MosquittoBroker, payloads: list[bytes], workers: int) -> tuple[float, int]:
+@dataclass
+class IngestRun:
+    workers: int
+    msg_s: float
+    peak_rss: int
+    lag_avg_s: float | None = None  # from ops.ingest_stats: commit minus publish
+    lag_max_s: float | None = None
+    stored_by_worker: dict[str, int] = field(default_factory=dict)
+
+
+def ingest_lag(url: str) -> tuple[float | None, float | None, dict[str, int]]:
+    """Mean lag (weighted by rows stored), max lag and rows stored per worker, as
+    the workers recorded them in ops.ingest_stats."""
+    with psycopg.connect(url, autocommit=True) as c:
+        avg, mx = c.execute(
+            "SELECT sum(lag_avg_s * stored) / nullif(sum(stored), 0), max(lag_max_s) "
+            "FROM ops.ingest_stats WHERE lag_avg_s IS NOT NULL"
+        ).fetchone()
+        per_worker = dict(
+            c.execute(
+                "SELECT worker_id, sum(stored)::int FROM ops.ingest_stats "
+                "GROUP BY worker_id ORDER BY worker_id"
+            ).fetchall()
+        )
+    return avg, mx, per_worker
+
+
+def run_foodtrace(
+    broker: MosquittoBroker, payloads: list[bytes], workers: int, stamp: bool = False
+) -> IngestRun:
     name, url = fresh_database()
     try:
         env = {**os.environ, "FOODTRACE_DATABASE_URL": url,
@@ -200,17 +254,77 @@ def run_foodtrace(broker: MosquittoBroker, payloads: list[bytes], workers: int) 
                                   stdout=subprocess.DEVNULL) for w in range(workers)]
         time.sleep(3.0)  # connected and subscribed
         meters = [PeakRss(p.pid) for p in procs]
-        start = publish_all(broker, payloads)
+        start = publish_all(broker, payloads, stamp=stamp)
         end = wait_rows(url, len(payloads), 900)
         peak = max(m.stop() for m in meters)
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(30)
+            p.wait(30)  # SIGTERM flushes the last stats row
         assert count_rows(url) == len(payloads), "rows doubled or lost"
-        return len(payloads) / (end - start), peak
+        lag_avg, lag_max, per_worker = ingest_lag(url)
+        return IngestRun(workers, len(payloads) / (end - start), peak, lag_avg, lag_max, per_worker)
     finally:
         drop_database(name)
+
+
+def run_scaling(broker: MosquittoBroker, payloads: list[bytes], counts: list[int]) -> list[IngestRun]:
+    runs = []
+    for n in sorted(set(counts)):
+        run = run_foodtrace(broker, payloads, n, stamp=True)
+        lag = "n/a" if run.lag_avg_s is None else f"{run.lag_avg_s:.2f} s (max {run.lag_max_s:.2f} s)"
+        print(f"(c) foodtrace ingest, {n} worker(s): {run.msg_s:,.0f} msg/s, lag {lag}, "
+              f"stored per worker {run.stored_by_worker}", file=sys.stderr)
+        runs.append(run)
+    return runs
+
+
+def scaling_result(ceiling: float, runs: list[IngestRun]) -> list[dict[str, object]]:
+    one = next((r for r in runs if r.workers == 1), runs[0])
+    return [
+        {
+            "workers": r.workers,
+            "msg_s": round(r.msg_s),
+            "ratio_vs_1_worker": round(r.msg_s / one.msg_s, 2),
+            "ratio_vs_ceiling": round(r.msg_s / ceiling, 3),
+            "lag_avg_s": None if r.lag_avg_s is None else round(r.lag_avg_s, 3),
+            "lag_max_s": None if r.lag_max_s is None else round(r.lag_max_s, 3),
+            "stored_by_worker": r.stored_by_worker,
+            "peak_rss_mib_per_worker": round(r.peak_rss / 2**20, 1),
+        }
+        for r in runs
+    ]
+
+
+def main_scaling(args: argparse.Namespace, payloads: list[bytes], avg_bytes: float) -> None:
+    counts = [int(c) for c in args.scaling.split(",") if c.strip()]
+    if 1 not in counts:
+        counts.append(1)  # the baseline of the ratios
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = MosquittoBroker(Path(tmp) / "mq", {u: uuid.uuid4().hex for u in USERS}).start()
+        try:
+            print(f"{args.messages} lab results of {avg_bytes:.0f} bytes, QoS 1, "
+                  f"{os.cpu_count()} cores, worker counts {sorted(set(counts))}", file=sys.stderr)
+            ceiling = run_ceiling(broker, payloads)
+            print(f"(a) broker ceiling, publisher -> mosquitto_sub: {ceiling:,.0f} msg/s",
+                  file=sys.stderr)
+            runs = run_scaling(broker, payloads, counts)
+        finally:
+            broker.stop()
+    rows = scaling_result(ceiling, runs)
+    result = {"messages": args.messages, "avg_bytes": round(avg_bytes), "cores": os.cpu_count(),
+              "ceiling_msg_s": round(ceiling), "scaling": rows}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{'workers':>7}  {'msg/s':>8}  {'vs 1':>5}  {'vs ceiling':>10}  {'lag avg':>8}  "
+          f"{'lag max':>8}  stored per worker")
+    for r in rows:
+        lag_avg = "n/a" if r["lag_avg_s"] is None else f"{r['lag_avg_s']:.2f} s"
+        lag_max = "n/a" if r["lag_max_s"] is None else f"{r['lag_max_s']:.2f} s"
+        print(f"{r['workers']:>7}  {r['msg_s']:>8,}  {r['ratio_vs_1_worker']:>4.2f}x  "
+              f"{r['ratio_vs_ceiling']:>10.0%}  {lag_avg:>8}  {lag_max:>8}  "
+              f"{r['stored_by_worker']}")
 
 
 def main() -> None:
@@ -219,6 +333,9 @@ def main() -> None:
     ap.add_argument("--naive-messages", type=int, default=None,
                     help="messages for the naive baseline (default: same; it is slow)")
     ap.add_argument("--workers", type=int, default=1, help="foodtrace ingest workers")
+    ap.add_argument("--scaling", metavar="COUNTS",
+                    help="comma-separated worker counts, e.g. 1,2,4: throughput and lag "
+                         "per count against 1 worker (no naive baseline)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -226,6 +343,9 @@ def main() -> None:
     payloads = [lab_result(i, now) for i in range(args.messages)]
     naive_payloads = payloads[: args.naive_messages] if args.naive_messages else payloads
     avg_bytes = sum(map(len, payloads)) / len(payloads)
+    if args.scaling:
+        main_scaling(args, payloads, avg_bytes)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoBroker(Path(tmp) / "mq", {u: uuid.uuid4().hex for u in USERS}).start()
@@ -236,7 +356,8 @@ def main() -> None:
             print(f"(a) broker ceiling, publisher -> mosquitto_sub: {ceiling:,.0f} msg/s", file=sys.stderr)
             naive, naive_rss = run_naive(broker, naive_payloads)
             print(f"(b) naive INSERT+commit per message:          {naive:,.0f} msg/s", file=sys.stderr)
-            ours, ours_rss = run_foodtrace(broker, payloads, args.workers)
+            ours_run = run_foodtrace(broker, payloads, args.workers)
+            ours, ours_rss = ours_run.msg_s, ours_run.peak_rss
             print(f"(c) foodtrace ingest ({args.workers} worker):             {ours:,.0f} msg/s",
                   file=sys.stderr)
         finally:

@@ -102,11 +102,6 @@ class InfoBlock:
     categories: tuple[str, ...] = ("Health", "Safety")
 
 
-def sender() -> str:
-    """The <sender> of this deployment (FOODTRACE_CAP_SENDER)."""
-    return CapSettings.from_env().sender
-
-
 def cap_time(moment: datetime) -> str:
     """CAP dateTime: local time with its offset, whole seconds."""
     if moment.tzinfo is None:
@@ -156,17 +151,19 @@ def build(
     references: Sequence[CapRef] = (),
     sender_id: str | None = None,
     settings: CapSettings | None = None,
+    sequence: int | None = None,
 ) -> CapMessage:
-    """The CAP document of `alert` (the alert JSON, spec 4) for one affected city."""
+    """The CAP document of `alert` (the alert JSON, spec 4) for one affected city.
+    `sequence`: N of a GB/T 35965.1 identifier, claimed by the outbox
+    (cap_serial.claim); without it, (version - 1) mod 10 (pure callers)."""
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise ValueError(f"unsupported msgType {msg_type!r}")
     if msg_type != "Alert" and not references:
         raise ValueError(f"a CAP {msg_type} must reference the message(s) it changes")
     conf = settings or CapSettings.from_env()
     version = int(alert["version"])
-    # Versions count N up from 0; overdue escalations count down from 9 (escalation.py).
     ident = message_identifier(
-        conf, city=city, sent=sent, sequence=version - 1,
+        conf, city=city, sent=sent, sequence=version - 1 if sequence is None else sequence,
         foodtrace_id=identifier(str(alert["alert_id"]), version, city))
     root = header(ident, sender_id or conf.sender, sent, msg_type, "foodtrace alerts engine",
                   references, str(alert["alert_id"]))

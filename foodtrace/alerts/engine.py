@@ -26,6 +26,7 @@ import psycopg
 from foodtrace.alerts import impact as impact_mod
 from foodtrace.alerts import limits as limits_mod
 from foodtrace.alerts import rules, transition
+from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.alerts.limits import number
 from foodtrace.alerts.rules import Action, Decision, Judgement, LabResult, OpenAlert
 from foodtrace.alerts.transition import AlertState
@@ -67,8 +68,10 @@ WHERE lr.message_id = %s AND lr.tested_at = %s
 """
 
 
-def evaluate(conn: psycopg.Connection, *, batch_size: int = 500) -> list[UUID]:
-    """Judge every lab result not judged yet; return the alerts raised/upgraded/cleared."""
+def evaluate(conn: psycopg.Connection, *, batch_size: int = 500,
+             cap_settings: CapSettings | None = None) -> list[UUID]:
+    """Judge every lab result not judged yet; return the alerts raised/upgraded/cleared.
+    `cap_settings`: the entry point's CAP settings (None: the environment's)."""
     conn.commit()
     table = limits_mod.load(conn)
     conn.commit()
@@ -85,7 +88,7 @@ def evaluate(conn: psycopg.Connection, *, batch_size: int = 500) -> list[UUID]:
             break
         for message_id, tested_at in keys:
             try:
-                outcome = _evaluate_key(conn, message_id, tested_at, table)
+                outcome = _evaluate_key(conn, message_id, tested_at, table, cap_settings)
             except Exception as exc:  # one bad result must not block every other alert
                 log.exception("evaluating lab result %s failed", message_id)
                 failed[(message_id, tested_at)] = f"{type(exc).__name__}: {exc}"
@@ -106,7 +109,8 @@ def evaluate(conn: psycopg.Connection, *, batch_size: int = 500) -> list[UUID]:
 
 
 def _evaluate_key(
-    conn: psycopg.Connection, message_id: UUID, tested_at: datetime, table: limits_mod.LimitsTable
+    conn: psycopg.Connection, message_id: UUID, tested_at: datetime, table: limits_mod.LimitsTable,
+    cap_settings: CapSettings | None = None,
 ) -> Outcome | None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
@@ -117,7 +121,7 @@ def _evaluate_key(
         if done:
             return None  # another evaluator got there first
         result, product_name = _load_result(conn, message_id, tested_at)
-        return _apply(conn, result, product_name, table)
+        return _apply(conn, result, product_name, table, cap_settings)
 
 
 def _load_result(
@@ -155,7 +159,8 @@ def _find_open(conn: psycopg.Connection, r: LabResult) -> OpenAlert | None:
 
 
 def _apply(
-    conn: psycopg.Connection, r: LabResult, product_name: str | None, table: limits_mod.LimitsTable
+    conn: psycopg.Connection, r: LabResult, product_name: str | None, table: limits_mod.LimitsTable,
+    cap_settings: CapSettings | None = None,
 ) -> Outcome:
     limit = table.lookup(r.analyte, r.category) if r.test_kind == "confirmatory" else None
     j = rules.judge(r, limit)
@@ -164,7 +169,7 @@ def _apply(
     now = datetime.now(UTC)
     before = AlertState.load(conn, open_alert.alert_id) if open_alert else None
     change = _change(conn, decision, before, r, product_name, j, now)
-    after = transition.apply(conn, before, change) if change else None
+    after = transition.apply(conn, before, change, cap_settings=cap_settings) if change else None
     alert_id = after.alert_id if after else None
     conn.execute(
         "INSERT INTO core.alert_evaluations (message_id, tested_at, verdict, action, alert_id, "
@@ -192,7 +197,7 @@ def _change(
 ) -> transition.Change | None:
     """What a judged lab result does to the alert it concerns (reads only: the
     trace behind a raise or an upgrade)."""
-    common = {
+    common: dict[str, Any] = {
         "actor": ENGINE_ACTOR,
         "at": now,
         "lab_message_id": r.message_id,

@@ -17,8 +17,10 @@ from typing import Any
 
 import psycopg
 
-from foodtrace.jsonvalues import json_number as number  # alerts' callers import it here
+from foodtrace.jsonvalues import json_number
 from foodtrace.reference import MASS_UNITS_TO_MG_PER_KG
+
+number = json_number  # alerts' callers import it from here
 
 KINDS: tuple[str, ...] = ("mrl", "contaminant_max", "prohibited", "vet_drug_mrl")
 _MAX_TREE_DEPTH = 32  # a cycle in bad category data must not loop forever
@@ -145,5 +147,5 @@ FROM core.limits
 def load(conn: psycopg.Connection) -> LimitsTable:
     """Read core.limits and core.food_categories (two small tables)."""
     limits = [Limit(*row) for row in conn.execute(_LIMITS_SQL).fetchall()]
-    parents = dict(conn.execute("SELECT category, parent FROM core.food_categories").fetchall())
+    parents: dict[str, str | None] = dict(conn.execute("SELECT category, parent FROM core.food_categories").fetchall())
     return LimitsTable.build(limits, parents)

@@ -11,6 +11,10 @@ at QoS 1, and marks a row sent only after the broker acknowledged (PUBACK) both
 messages. Delivery is therefore at-least-once: a crash between the PUBACK and the
 UPDATE republishes the row. Consumers dedupe on (alert_id, version) for JSON and
 on the CAP <identifier> (unique per alert, version and city).
+
+The CAP settings (cap_settings.CapSettings) are built once by the entry point (the
+pipeline step, the CLI) and passed down; a caller that passes none gets them read
+from the environment once per `enqueue()`, never once per message.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from foodtrace.alerts import cap
+from foodtrace.alerts import cap, cap_serial
+from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.config import MqttSettings
 from foodtrace.ingest.topics import alert_cap_topic, alert_topic
 from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
@@ -38,14 +43,15 @@ def topics(city: str) -> tuple[str, str]:
     return alert_topic(city), alert_cap_topic(city)
 
 
-def prior_messages(conn: psycopg.Connection, alert_id: Any) -> dict[str, list[cap.CapRef]]:
-    """city -> the CAP messages already enqueued for this alert, oldest first."""
+def prior_messages(conn: psycopg.Connection, alert_id: Any,
+                   sender: str) -> dict[str, list[cap.CapRef]]:
+    """city -> the CAP messages already enqueued for this alert, oldest first
+    (`sender`: this deployment's CAP sender, which <references> name)."""
     rows = conn.execute(
         "SELECT city, cap_identifier, cap_sent FROM core.alert_outbox WHERE alert_id = %s "
         "ORDER BY version, outbox_id",
         (alert_id,),
     ).fetchall()
-    sender = cap.sender()
     prior: dict[str, list[cap.CapRef]] = {}
     for city, ident, sent in rows:
         prior.setdefault(city, []).append(cap.CapRef(sender, ident, sent))
@@ -58,6 +64,7 @@ def enqueue(
     *,
     cancel: bool = False,
     now: datetime | None = None,
+    settings: CapSettings | None = None,
 ) -> list[str]:
     """Queue one JSON + CAP message per city for this alert version; returns the cities.
 
@@ -65,8 +72,9 @@ def enqueue(
     alert for the first time, Update for one that heard before) and also to cities
     told earlier; a cancellation goes only to the cities that were told.
     """
-    sent = now or datetime.now(UTC)
-    prior = prior_messages(conn, payload["alert_id"])
+    conf = settings or CapSettings.from_env()
+    at = now or datetime.now(UTC)
+    prior = prior_messages(conn, payload["alert_id"], conf.sender)
     if cancel:
         targets = sorted(prior)
     else:
@@ -74,7 +82,10 @@ def enqueue(
     for city in targets:
         refs = prior.get(city, [])
         msg_type = "Cancel" if cancel else ("Update" if refs else "Alert")
-        doc = cap.build(payload, city=city, msg_type=msg_type, sent=sent, references=refs)
+        # N of a GB/T 35965.1 identifier: free in this second for this city's unit
+        sent, serial = cap_serial.claim(conn, conf, city, at)
+        doc = cap.build(payload, city=city, msg_type=msg_type, sent=sent, references=refs,
+                        settings=conf, sequence=serial)
         message = {**payload, "city": city, "msg_type": msg_type, "cap_identifier": doc.identifier}
         conn.execute(
             """INSERT INTO core.alert_outbox (alert_id, version, city, msg_type, cap_identifier,

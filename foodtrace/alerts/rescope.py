@@ -29,6 +29,7 @@ import psycopg
 from foodtrace.alerts import engine, store, transition
 from foodtrace.alerts import impact as impact_mod
 from foodtrace.alerts import limits as limits_mod
+from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.alerts.transition import AlertState
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ _PRODUCT_FIELDS = (
 )
 
 
-def rescope(conn: psycopg.Connection, *, now: datetime | None = None) -> list[UUID]:
-    """Re-scope every queued alert; return those that got a new version."""
+def rescope(conn: psycopg.Connection, *, now: datetime | None = None,
+            cap_settings: CapSettings | None = None) -> list[UUID]:
+    """Re-scope every queued alert; return those that got a new version.
+    `cap_settings`: the entry point's CAP settings (None: the environment's)."""
     conn.commit()
     table = limits_mod.load(conn)
     queued = [
@@ -79,7 +82,7 @@ def rescope(conn: psycopg.Connection, *, now: datetime | None = None) -> list[UU
         for alert_id in queued:
             try:
                 with conn.transaction():
-                    if _rescope_one(conn, alert_id, now or datetime.now(UTC), table):
+                    if _rescope_one(conn, alert_id, now or datetime.now(UTC), table, cap_settings):
                         changed.append(alert_id)
             except Exception:  # it stays queued for the next run; the others go on
                 log.exception("re-scoping alert %s failed", alert_id)
@@ -87,7 +90,8 @@ def rescope(conn: psycopg.Connection, *, now: datetime | None = None) -> list[UU
 
 
 def _rescope_one(
-    conn: psycopg.Connection, alert_id: UUID, now: datetime, table: limits_mod.LimitsTable
+    conn: psycopg.Connection, alert_id: UUID, now: datetime, table: limits_mod.LimitsTable,
+    cap_settings: CapSettings | None = None,
 ) -> bool:
     causes = conn.execute(
         "DELETE FROM core.alert_rescope_queue WHERE alert_id = %s RETURNING cause_kind, cause_id",
@@ -140,6 +144,7 @@ def _rescope_one(
             note=describe(diff),
             detail={"changes": diff, "caused_by": caused_by[:MAX_CAUSES_IN_HISTORY]},
         ),
+        cap_settings=cap_settings,
     )
     return True
 

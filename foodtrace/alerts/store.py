@@ -53,7 +53,8 @@ def resolve_id(conn: psycopg.Connection, text: str) -> UUID:
             (text + "%",),
         ).fetchall()
         if len(rows) == 1:
-            return rows[0][0]
+            found: UUID = rows[0][0]
+            return found
         if not rows:
             raise AlertNotFound(text) from None
         raise AlertNotFound(

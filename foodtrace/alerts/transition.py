@@ -20,6 +20,7 @@ from uuid import UUID
 import psycopg
 
 from foodtrace.alerts import outbox, store
+from foodtrace.alerts.cap_settings import CapSettings
 
 Action = Literal["raised", "upgraded", "cleared", "noted", "acknowledged", "closed", "rescoped"]
 # What the emergency offices are sent: nothing, the new version (Alert to cities
@@ -73,8 +74,10 @@ class Change:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-def apply(conn: psycopg.Connection, before: AlertState | None, change: Change) -> AlertState:
-    """Record `change` of the alert `before` (None: a new alert); returns it after."""
+def apply(conn: psycopg.Connection, before: AlertState | None, change: Change, *,
+          cap_settings: CapSettings | None = None) -> AlertState:
+    """Record `change` of the alert `before` (None: a new alert); returns it after.
+    `cap_settings`: the entry point's CAP settings, for the outbox."""
     p = dict(change.payload)
     if change.action != "rescoped":
         p.pop("changes", None)  # what late data changed belongs to that version only
@@ -105,7 +108,8 @@ def apply(conn: psycopg.Connection, before: AlertState | None, change: Change) -
             conn, alert_id, change.scope.lots, change.scope.locations, change.scope.products
         )
     if change.publish != "none":
-        outbox.enqueue(conn, p, cancel=change.publish == "cancel", now=change.at)
+        outbox.enqueue(conn, p, cancel=change.publish == "cancel", now=change.at,
+                       settings=cap_settings)
         # withdrawal notices (spec 6) commit with the version that means them
         from foodtrace.withdrawals.issue import issue_safely
 

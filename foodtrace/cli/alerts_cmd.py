@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foodtrace.cli.output import (
     EXIT_DATABASE,
@@ -28,6 +28,14 @@ from foodtrace.cli.output import (
     print_json,
     print_table,
 )
+
+if TYPE_CHECKING:
+    import argparse
+
+    import psycopg
+
+    from foodtrace.cli.output import Subcommands
+    from foodtrace.trace.api import TraceFinding
 
 EXIT_NOT_FOUND = 3
 EXIT_STATE = 4
@@ -42,7 +50,7 @@ def _default_actor() -> str:
         return ""
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "alerts",
         help="food-safety alerts: list, show, acknowledge, close",
@@ -71,7 +79,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_alerts)
 
 
-def run_alerts(args) -> int:
+def run_alerts(args: argparse.Namespace) -> int:
 
     from foodtrace.alerts.lifecycle import TransitionError
     from foodtrace.alerts.store import AlertNotFound
@@ -115,7 +123,7 @@ def _summary(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _list(conn, args) -> int:
+def _list(conn: psycopg.Connection, args: argparse.Namespace) -> int:
     from foodtrace.alerts.store import list_alerts
 
     alerts = list_alerts(
@@ -141,7 +149,7 @@ def _list(conn, args) -> int:
     return 0
 
 
-def _show(conn, args) -> int:
+def _show(conn: psycopg.Connection, args: argparse.Namespace) -> int:
     from foodtrace.alerts import store
 
     alert_id = store.resolve_id(conn, args.alert_id)
@@ -177,7 +185,7 @@ def _show(conn, args) -> int:
     return 0
 
 
-def _trace_findings(conn, lot_code: str) -> list:
+def _trace_findings(conn: psycopg.Connection, lot_code: str) -> list[TraceFinding]:
     """The findings on the events of the alert's trace (what the scope may lack)."""
     from foodtrace.trace.api import LotNotFound, trace
 
@@ -256,7 +264,7 @@ def _print_alert(a: dict[str, Any], history: list[dict[str, Any]]) -> None:
         )
 
 
-def _transition(conn, args, verb: str) -> int:
+def _transition(conn: psycopg.Connection, args: argparse.Namespace, verb: str) -> int:
     from foodtrace.alerts import lifecycle, store
 
     alert_id = store.resolve_id(conn, args.alert_id)
@@ -272,15 +280,15 @@ def _transition(conn, args, verb: str) -> int:
     return 0
 
 
-def _ack(conn, args) -> int:
+def _ack(conn: psycopg.Connection, args: argparse.Namespace) -> int:
     return _transition(conn, args, "ack")
 
 
-def _close(conn, args) -> int:
+def _close(conn: psycopg.Connection, args: argparse.Namespace) -> int:
     return _transition(conn, args, "close")
 
 
-def _evaluate(conn, args) -> int:
+def _evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
     from foodtrace.alerts.engine import evaluate
 
     changed = evaluate(conn)
@@ -291,10 +299,11 @@ def _evaluate(conn, args) -> int:
     return 0
 
 
-def _deliver(conn, args) -> int:
-    from foodtrace.alerts.outbox import DeliveryError, deliver
+def _deliver(conn: psycopg.Connection, args: argparse.Namespace) -> int:
+    from foodtrace.alerts.outbox import deliver
     from foodtrace.config import mqtt_settings
     from foodtrace.ingest.mqtt_client import MqttConnectError
+    from foodtrace.mqtt_publish import DeliveryError
 
     try:
         sent = deliver(conn, mqtt_settings())
@@ -311,7 +320,7 @@ def _deliver(conn, args) -> int:
     return 0
 
 
-def _limits(conn, args) -> int:
+def _limits(conn: psycopg.Connection, args: argparse.Namespace) -> int:
     from foodtrace.alerts.limits import load
 
     table = load(conn)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from foodtrace.cli.output import add_json_flag, print_json
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+    from foodtrace.cli.output import Subcommands
+
+
+def register(sub: Subcommands) -> None:
     db = sub.add_parser("db", help="database schema")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     mig = dbsub.add_parser("migrate", help="create or upgrade the schema (idempotent)")
@@ -13,7 +20,7 @@ def register(sub) -> None:
     mig.set_defaults(handler=run_migrate)
 
 
-def run_migrate(args) -> int:
+def run_migrate(args: argparse.Namespace) -> int:
     from foodtrace.db import connect, migrate
 
     with connect() as conn:

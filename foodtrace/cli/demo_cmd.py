@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+    from foodtrace.cli.output import Subcommands
+
+
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "demo",
         help="the whole story on the embedded default: no services needed",
@@ -37,7 +43,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from foodtrace.demo import run_demo
 
     return run_demo(

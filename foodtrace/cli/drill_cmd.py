@@ -12,13 +12,19 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag, print_json
+
+if TYPE_CHECKING:
+    import argparse
+
+    from foodtrace.cli.output import Subcommands
 
 DRILL_DATABASE = "foodtrace_drill"
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "drill",
         help="mock-recall drill: a simulated incident, businesses answering, a report",
@@ -54,7 +60,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import psycopg
 
     from foodtrace.config import parse_mqtt_url

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import (
     add_json_flag,
@@ -21,10 +22,13 @@ from foodtrace.cli.output import (
     print_table,
 )
 
+if TYPE_CHECKING:
+    from foodtrace.cli.output import Subcommands
+
 EXIT_NOT_FOUND = 3
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("export", help="exports for regulators (FSMA 204 sortable spreadsheet)")
     esub = p.add_subparsers(dest="export_kind", metavar="KIND", required=True)
     f = esub.add_parser(
@@ -51,7 +55,7 @@ def register(sub) -> None:
     f.set_defaults(handler=run_fsma)
 
 
-def run_fsma(args) -> int:
+def run_fsma(args: argparse.Namespace) -> int:
     from foodtrace.db import connect
     from foodtrace.fsma import export, safe_name
     from foodtrace.trace.api import LotNotFound

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag, print_json, print_table
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+    from foodtrace.cli.output import Subcommands
+
+
+def register(sub: Subcommands) -> None:
     g = sub.add_parser("grafana", help="Grafana dashboards and datasource")
     gsub = g.add_subparsers(dest="grafana_command", metavar="ACTION", required=True)
 
@@ -50,7 +56,7 @@ def register(sub) -> None:
     chk.set_defaults(handler=run_check)
 
 
-def _add_language(parser) -> None:
+def _add_language(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--language",
         choices=("zh-CN", "en"),
@@ -59,7 +65,7 @@ def _add_language(parser) -> None:
     )
 
 
-def run_publish(args) -> int:
+def run_publish(args: argparse.Namespace) -> int:
     from grafana_client.client import GrafanaException
 
     from foodtrace.grafana.model import ReaderDatabase, datasource_payload, load_dashboards
@@ -86,7 +92,7 @@ def run_publish(args) -> int:
     return 0
 
 
-def run_check(args) -> int:
+def run_check(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from foodtrace.db import connect

@@ -12,11 +12,17 @@ import logging
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag, print_json
 
+if TYPE_CHECKING:
+    from types import FrameType
 
-def register(sub) -> None:
+    from foodtrace.cli.output import Subcommands
+
+
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "ingest",
         help="run the MQTT ingest consumer until stopped (SIGTERM flushes and exits cleanly)",
@@ -91,7 +97,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def run_ingest(args) -> int:
+def run_ingest(args: argparse.Namespace) -> int:
     from foodtrace.config import ConfigError
     from foodtrace.ingest.consumer import ConsumerConfig, IngestConsumer
 
@@ -117,7 +123,7 @@ def run_ingest(args) -> int:
 
     stop = threading.Event()
 
-    def on_signal(signum, frame) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             logging.getLogger("foodtrace.ingest").warning("second signal: exiting now")
             raise SystemExit(1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 
@@ -51,7 +52,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def add_json_flag(parser) -> None:
+# What each subcommand module's `register(sub)` receives (a string: argparse's
+# class is generic only to the type checker).
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (alone) on stdout")
 
 

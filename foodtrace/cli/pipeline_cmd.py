@@ -18,14 +18,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag, print_json
 from foodtrace.config import DAGS_FOLDER_ENV
 
+if TYPE_CHECKING:
+    import argparse
+
+    from foodtrace.cli.output import Subcommands
+
 OUT_DIR_ENV = "FOODTRACE_OUT_DIR"
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "pipeline",
         help="run the validation, linking and alerting pipeline",
@@ -61,7 +67,7 @@ def register(sub) -> None:
     run.set_defaults(handler=run_pipeline)
 
 
-def run_pipeline(args) -> int:
+def run_pipeline(args: argparse.Namespace) -> int:
     import psycopg
 
     from foodtrace.config import database_url

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag, print_json
+
+if TYPE_CHECKING:
+    import argparse
+
+    from foodtrace.cli.output import Subcommands
 
 KINDS = ("lab-result", "chain-event", "epcis", "locations", "products")
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "publish",
         help="publish JSON / JSON-lines / CSV messages as a lab or actor would",
@@ -43,7 +49,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_publish)
 
 
-def run_publish(args) -> int:
+def run_publish(args: argparse.Namespace) -> int:
     from foodtrace.config import mqtt_settings
     from foodtrace.ingest.publish import PublishError, RefusedError, publish_file
 

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import add_json_flag, database_errors, database_failure, print_json
+
+if TYPE_CHECKING:
+    import argparse
+
+    from foodtrace.cli.output import Subcommands
 
 EXIT_NOT_FOUND = 3
 EXIT_WRITE = 4
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "report",
         help="an alert's incident report as one self-contained HTML page",
@@ -31,7 +37,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_report)
 
 
-def run_report(args) -> int:
+def run_report(args: argparse.Namespace) -> int:
     from foodtrace.alerts.store import AlertNotFound
     from foodtrace.db import connect
     from foodtrace.report.page import write

@@ -22,6 +22,9 @@ from foodtrace.cli.output import (
 from foodtrace.reference import FOOD_CATEGORIES
 
 if TYPE_CHECKING:
+    from foodtrace.cli.output import Subcommands
+
+if TYPE_CHECKING:
     from foodtrace.validate.scorecard import Completeness, Gap, Scorecard
 
 
@@ -45,7 +48,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "scorecard",
         help="FSMA 204 KDE completeness per sender, event type, category and day",
@@ -73,7 +76,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_scorecard)
 
 
-def run_scorecard(args) -> int:
+def run_scorecard(args: argparse.Namespace) -> int:
 
     from foodtrace.db import connect
     from foodtrace.validate.scorecard import fetch, window

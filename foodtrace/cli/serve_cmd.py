@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from foodtrace.cli.output import Subcommands
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "serve",
         help="serve the EPCIS 2.0 REST interface (POST /capture, GET /events)",
@@ -38,7 +44,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_serve)
 
 
-def run_serve(args) -> int:
+def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from foodtrace.epcis_api import ApiSettings, create_app

@@ -6,8 +6,17 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from foodtrace.cli.output import add_json_flag, dumps, print_json
+
+if TYPE_CHECKING:
+    import argparse
+
+    from foodtrace.cli.output import Subcommands
+    from foodtrace.config import MqttSettings
+    from foodtrace.simulate.day import SimulatedDay
+    from foodtrace.simulate.messy import MessyDay
 
 DEFAULT_SEED = 2026
 FILES = {
@@ -18,7 +27,7 @@ FILES = {
 }
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     from foodtrace.simulate.labs import INCIDENTS  # light: pure Python, no I/O
 
     p = sub.add_parser(
@@ -111,7 +120,7 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def write_day(sim, out: Path, messy=None) -> dict[str, str]:
+def write_day(sim: SimulatedDay, out: Path, messy: MessyDay | None = None) -> dict[str, str]:
     """The day as JSON-lines files (one per kind) plus truth.json; with `messy`, its
     payloads in publishing order, plus plan.jsonl (the publishing plan)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +157,7 @@ def write_day(sim, out: Path, messy=None) -> dict[str, str]:
     return written
 
 
-def run_simulate(args) -> int:
+def run_simulate(args: argparse.Namespace) -> int:
     from foodtrace.simulate import default_day, simulate_day
 
     if args.dry_run and args.out is None:
@@ -159,7 +168,7 @@ def run_simulate(args) -> int:
         return _fail("--batch must be at least 1")
     if not args.scale > 0:
         return _fail("--scale must be greater than 0")
-    settings = None
+    settings: MqttSettings | None = None
     if not args.dry_run:
         from foodtrace.config import mqtt_settings
 
@@ -174,7 +183,7 @@ def run_simulate(args) -> int:
         args.truth_out.parent.mkdir(parents=True, exist_ok=True)
         args.truth_out.write_text(dumps(truth) + "\n", encoding="utf-8")
 
-    summary = {
+    summary: dict[str, Any] = {
         "seed": sim.seed,
         "date": sim.day.isoformat(),
         "scale": sim.scale,
@@ -198,6 +207,7 @@ def run_simulate(args) -> int:
             progress_bar,
         )
 
+        assert settings is not None  # read above whenever it is not a dry run
         outgoing = list(plan((messy or sim).messages(), args.batch))
         total = sum(summary["counts"].values())
         try:
@@ -226,7 +236,7 @@ def run_simulate(args) -> int:
     return 0
 
 
-def _human(summary: dict, truth: dict | None, stream) -> None:
+def _human(summary: dict[str, Any], truth: dict[str, Any] | None, stream: TextIO) -> None:
     c = summary["counts"]
     lines = [
         f"simulated {summary['date']} (seed {summary['seed']}, scale {summary['scale']:g}): "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from foodtrace.cli.output import (
     add_json_flag,
@@ -19,7 +19,8 @@ from foodtrace.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from foodtrace.trace.api import Trace, TracedLot
+    from foodtrace.cli.output import Subcommands
+    from foodtrace.trace.api import Trace, TracedLot, TraceFinding
 
 EXIT_NOT_FOUND = 3
 
@@ -31,7 +32,7 @@ def _depth(text: str) -> int:
     return value
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "trace",
         help="trace a lot upstream to its sources and downstream to every lot made from it",
@@ -52,7 +53,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_trace)
 
 
-def run_trace(args) -> int:
+def run_trace(args: argparse.Namespace) -> int:
 
     from foodtrace.db import connect
     from foodtrace.trace.api import LotNotFound, trace
@@ -101,7 +102,7 @@ def print_human(t: Trace) -> None:
         f"Locations: {len(t.locations)} record(s) in {len(t.cities)} city(ies): "
         f"{', '.join(t.cities) or '-'}"
     )
-    by_city: dict[str, list[dict]] = defaultdict(list)
+    by_city: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for loc in t.locations:
         by_city[loc.city or "(unregistered location)"].append(
             {
@@ -131,7 +132,7 @@ def print_human(t: Trace) -> None:
         )
 
 
-def print_findings(findings: list, limit: int = 20) -> None:
+def print_findings(findings: list[TraceFinding], limit: int = 20) -> None:
     """Findings on the trace's events: the trace includes those events all the same."""
     if not findings:
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foodtrace.cli.output import (
     add_json_flag,
@@ -24,6 +24,13 @@ from foodtrace.cli.output import (
     print_table,
 )
 
+if TYPE_CHECKING:
+    import argparse
+
+    import psycopg
+
+    from foodtrace.cli.output import Subcommands
+
 EXIT_NOT_FOUND = 3
 EXIT_STATE = 4
 _STATE_ZH = {"issued": "已发出", "acknowledged": "已确认", "withdrawn": "已撤回",
@@ -32,7 +39,7 @@ _ACTION_ZH = {"stop_sale": "停售", "withdraw": "撤回", "hold_for_testing": "
               "released": "解除"}
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "withdrawals",
         help="withdrawal notices: progress per alert and city; an inspector's check",
@@ -49,7 +56,7 @@ def register(sub) -> None:
     p.set_defaults(handler=run_withdrawals)
 
 
-def run_withdrawals(args) -> int:
+def run_withdrawals(args: argparse.Namespace) -> int:
     from foodtrace.db import connect
 
     target = list(args.target or [])
@@ -74,7 +81,7 @@ def _uuid(text: str) -> str | None:
         return None
 
 
-def _show(conn, alert_id: str | None, args) -> int:
+def _show(conn: psycopg.Connection, alert_id: str | None, args: argparse.Namespace) -> int:
     from foodtrace.withdrawals.queries import report
 
     if alert_id is not None and _uuid(alert_id) is None:
@@ -132,18 +139,19 @@ def _print_alert(a: dict[str, Any]) -> None:
     print()
 
 
-def _verify(conn, rest: list[str], args) -> int:
+def _verify(conn: psycopg.Connection, rest: list[str], args: argparse.Namespace) -> int:
     from foodtrace.withdrawals.queries import verify
     from foodtrace.withdrawals.states import TransitionError
 
-    if len(rest) != 1 or _uuid(rest[0]) is None:
+    notice_id = _uuid(rest[0]) if len(rest) == 1 else None
+    if notice_id is None:
         print("foodtrace: `withdrawals verify` needs one NOTICE id (a UUID)", file=sys.stderr)
         return EXIT_NOT_FOUND
     if not args.by or not args.by.strip():
         print("foodtrace: `withdrawals verify` needs --by NAME (the inspector)", file=sys.stderr)
         return EXIT_STATE
     try:
-        out = verify(conn, _uuid(rest[0]), args.by.strip(), datetime.now(UTC))
+        out = verify(conn, notice_id, args.by.strip(), datetime.now(UTC))
     except LookupError as exc:
         print(f"foodtrace: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND

@@ -59,7 +59,7 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
         )
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
-        done = dict(conn.execute("SELECT version, checksum FROM public.schema_migrations"))
+        done: dict[int, str] = dict(conn.execute("SELECT version, checksum FROM public.schema_migrations"))
         conn.commit()
         for mig in available_migrations():
             if mig.version in done:

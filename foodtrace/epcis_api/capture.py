@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from foodtrace.epcis_api.auth import Principal
@@ -240,7 +241,7 @@ class CaptureService:
         params = {k: getattr(job, k) for k in (
             "capture_id", "actor_id", "created_at", "finished_at", "running", "success",
             "error_behaviour", "document_id", "events", "accepted", "stored", "rejected")}
-        params["errors"] = psycopg.types.json.Jsonb(job.errors)
+        params["errors"] = Jsonb(job.errors)
         try:
             with self.pool.connection() as conn:
                 conn.execute(_INSERT_JOB, params)

@@ -273,7 +273,7 @@ def events_statement(q: EventQuery, principal: Principal,
     return sql + _ORDER, params
 
 
-def to_row(rec: tuple) -> EventRow:
+def to_row(rec: tuple[Any, ...]) -> EventRow:
     (message_id, event_time, event_type, location_id, source, destination, ref_type,
      ref_number, promoted_at, epcis_id, epcis_offset, epcs, lots, declaration) = rec
     return EventRow(

@@ -17,6 +17,7 @@ one CSV per tab with the same headings and cells (into csv_dir, default out_dir)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import psycopg
 from foodtrace.fsma.collect import collect
 from foodtrace.fsma.layout import CTE_TABS, TABS
 from foodtrace.fsma.rows import (
+    EventLotRecord,
     Row,
     cte_rows,
     document_rows,
@@ -55,7 +57,11 @@ class ExportResult:
                 "files": self.files, "xlsx": str(self.xlsx) if self.xlsx else None}
 
 
-def build_tabs(records, places, products) -> dict[str, list[Row]]:
+def build_tabs(
+    records: Sequence[EventLotRecord],
+    places: Mapping[str, Mapping[str, Any]],
+    products: Mapping[str, Mapping[str, Any]],
+) -> dict[str, list[Row]]:
     """Every tab's rows (pure)."""
     tabs = cte_rows(records, places, products)
     return {

@@ -130,7 +130,8 @@ def _reported_counterparty(rec: EventLotRecord) -> str | None:
         value = rec.kdes.get(where.removeprefix("kdes:"))
         # a harvest or cooling sent with a destination (EPCIS destinationList) names it there
         return str(value) if value else rec.destination_location_id
-    return getattr(rec, where)
+    named: str | None = getattr(rec, where)
+    return named
 
 
 def _kde_cells(rec: EventLotRecord, own: frozenset[str]) -> Row:

@@ -43,7 +43,7 @@ def write_xlsx(tabs: Sequence[Tab], rows: Mapping[str, Sequence[Row]], path: Pat
 
     derived_fill = PatternFill("solid", start_color="FFF2CC", end_color="FFF2CC")
     book = Workbook()
-    book.remove(book.active)
+    book.remove(book.worksheets[0])  # the default sheet (what `book.active` is on a new book)
     for tab in tabs:
         ws = book.create_sheet(tab.title)
         ws.append([c.heading for c in tab.columns])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from foodtrace.config import ConfigError
@@ -20,6 +20,9 @@ from foodtrace.grafana.model import (
     FOLDER_UID,
     dashboard_payload,
 )
+
+if TYPE_CHECKING:
+    from grafana_client.api import GrafanaApi
 
 GRAFANA_URL_ENV = "FOODTRACE_GRAFANA_URL"  # http://user:pass@host:3000 (basic auth) or no user
 GRAFANA_TOKEN_ENV = "FOODTRACE_GRAFANA_TOKEN"  # a service account token (preferred)
@@ -41,10 +44,10 @@ class PublishResult:
         }
 
 
-def grafana_api(url: str | None = None, timeout: float = 10.0):
+def grafana_api(url: str | None = None, timeout: float = 10.0) -> GrafanaApi:
     """A GrafanaApi for `url` (default $FOODTRACE_GRAFANA_URL), authenticated by
     $FOODTRACE_GRAFANA_TOKEN when set, else by the URL's user:password."""
-    from grafana_client import GrafanaApi
+    from grafana_client.api import GrafanaApi
 
     url = url or os.environ.get(GRAFANA_URL_ENV)
     if not url:
@@ -62,7 +65,8 @@ def grafana_api(url: str | None = None, timeout: float = 10.0):
             f"no Grafana credentials: set {GRAFANA_TOKEN_ENV} to a service account token "
             "(Editor role or above), or put user:password in the URL"
         )
-    return GrafanaApi.from_url(url, credential=token or None, timeout=timeout)
+    api: GrafanaApi = GrafanaApi.from_url(url, credential=token or None, timeout=timeout)
+    return api
 
 
 def redact(url: str) -> str:
@@ -74,7 +78,7 @@ def redact(url: str) -> str:
 
 
 def publish(
-    api,
+    api: GrafanaApi,
     datasource: Mapping[str, Any],
     dashboards: Mapping[str, Mapping[str, Any]],
     *,
@@ -103,7 +107,7 @@ def _is_not_found(exc: Exception) -> bool:
     return getattr(exc, "status_code", None) == 404
 
 
-def _ensure_folder(api) -> str:
+def _ensure_folder(api: GrafanaApi) -> str:
     from grafana_client.client import GrafanaClientError
 
     try:
@@ -116,7 +120,7 @@ def _ensure_folder(api) -> str:
     return "created"
 
 
-def _upsert_datasource(api, payload: dict[str, Any]) -> str:
+def _upsert_datasource(api: GrafanaApi, payload: dict[str, Any]) -> str:
     from grafana_client.client import GrafanaClientError
 
     try:

@@ -304,15 +304,17 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
     """Pipeline step 3: judge new lab results, re-scope the open alerts that late data
     touched and, when an MQTT broker is configured (FOODTRACE_MQTT_URL or `mqtt`),
     publish the pending alert messages (and sender notices an earlier step left)."""
+    from foodtrace.alerts.cap_settings import CapSettings
     from foodtrace.alerts.engine import evaluate
     from foodtrace.alerts.rescope import rescope
 
     started_at, started = time.time(), time.perf_counter()
     settings = mqtt or mqtt_settings(required=False)
+    cap_settings = CapSettings.from_env()  # once per run, passed down to the outbox
     with _connect(database_url) as conn:
         with graph_lock(conn):
-            changed = evaluate(conn)
-            rescoped = rescope(conn)
+            changed = evaluate(conn, cap_settings=cap_settings)
+            rescoped = rescope(conn, cap_settings=cap_settings)
         delivered = None
         if settings is not None:
             delivered = _deliver_alerts(conn, settings)
@@ -356,12 +358,14 @@ def withdrawal_step(
     """Pipeline step 4 (the sweep): link withdrawal reports to their notices, mark
     overdue notices and escalate them to the city's emergency office, publish the
     notices and escalations (foodtrace.withdrawals.step). `now`: the clock."""
+    from foodtrace.alerts.cap_settings import CapSettings
     from foodtrace.withdrawals.step import run
 
     started_at = time.time()
     settings = mqtt or mqtt_settings(required=False)
+    cap_settings = CapSettings.from_env()  # once per run, passed down to the escalations
     with _connect(database_url) as conn:
-        out = run(conn, settings, now=now)
+        out = run(conn, settings, now=now, cap_settings=cap_settings)
         if settings is not None:
             out["delivered"] = (out["delivered"] or 0) + _deliver_notices(conn, settings)
             _tell_senders(conn, settings)  # what the reports' senders are told

@@ -109,11 +109,14 @@ class LandingNotifyTrigger(BaseEventTrigger):
                             }
                         )
                     while True:
+                        # One commit's NOTIFYs come in one packet (a mixed ingest batch:
+                        # lab_result, then chain_event): judge them all, not the first.
                         first = [n async for n in conn.notifies(stop_after=1)]
-                        if not self._wanted(first[0]):
+                        wanted = [n for n in first if self._wanted(n)]
+                        if not wanted:
                             continue
                         more = [n async for n in conn.notifies(timeout=self.debounce_s)]
-                        burst = first + [n for n in more if self._wanted(n)]
+                        burst = wanted + [n for n in more if self._wanted(n)]
                         yield TriggerEvent(self._event(burst))
             except psycopg.OperationalError as exc:
                 log.warning(

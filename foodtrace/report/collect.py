@@ -53,6 +53,14 @@ FROM core.alert_outbox WHERE alert_id = %s ORDER BY version, city, outbox_id
 """
 
 
+def _cap_message(row: tuple[Any, ...]) -> CapMessage:
+    """A row of _OUTBOX_SQL (its columns in CapMessage's order)."""
+    (version, city, msg_type, identifier, cap_sent, created_at, sent_at, attempts,
+     last_error, cap_xml, cities) = row
+    return CapMessage(version, city, msg_type, identifier, cap_sent, created_at, sent_at,
+                      attempts, last_error, cap_xml, affected_cities=list(cities or []))
+
+
 def gather(conn: psycopg.Connection, alert_text: str) -> ReportData:
     """Everything the report of one alert shows. `alert_text`: the alert id or an
     unambiguous prefix (raises store.AlertNotFound)."""
@@ -68,8 +76,7 @@ def gather(conn: psycopg.Connection, alert_text: str) -> ReportData:
         except LotNotFound:
             lot_trace = None
         messages = [
-            CapMessage(*r[:10], affected_cities=list(r[10] or []))
-            for r in conn.execute(_OUTBOX_SQL, (alert_id,)).fetchall()
+            _cap_message(r) for r in conn.execute(_OUTBOX_SQL, (alert_id,)).fetchall()
         ]
     return ReportData(
         alert=row.payload,

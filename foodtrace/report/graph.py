@@ -13,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from foodtrace.trace.api import Trace, TracedLot
 
 NODE_HEIGHT = 40.0
 ROW_GAP = 14.0
@@ -70,10 +74,10 @@ class Layout:
     left_out: int  # lots not drawn (over MAX_NODES)
 
 
-def lots_of_trace(trace) -> list[GraphLot]:
+def lots_of_trace(trace: Trace) -> list[GraphLot]:
     """GraphLots from a foodtrace.trace.api.Trace (both directions)."""
 
-    def lot(t, layer: int, kind: str) -> GraphLot:
+    def lot(t: TracedLot, layer: int, kind: str) -> GraphLot:
         return GraphLot(t.lot_code, layer, t.reached_from, t.product_code, t.quantity,
                         t.unit, kind, t.is_root)
 

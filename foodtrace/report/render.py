@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from foodtrace.report import geo, graph, labels
-from foodtrace.report.cities import LABEL_POINTS, city_label
+from foodtrace.report.cities import LABEL_POINTS, OUTLINE, city_label
 from foodtrace.report.collect import ReportData
 
 TEMPLATE = "incident.html.j2"
@@ -199,6 +199,9 @@ def places_of(a: Mapping[str, Any]) -> list[dict[str, Any]]:
                                                                 r["location_id"])), 1):
         lat, lon = p.get("lat"), p.get("lon")
         on_map = lat is not None and lon is not None and projection.contains(lon, lat)
+        xy = None
+        if on_map and lat is not None and lon is not None:  # (on_map implies both)
+            xy = projection.project(lon, lat)
         totals: dict[tuple[str, str], float] = {}  # (role, unit) -> quantity
         for h in p["holdings"]:
             if h.get("quantity") is not None:
@@ -211,7 +214,7 @@ def places_of(a: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "city_names": city_label(p.get("city")),
                 "kind_zh": labels.zh(labels.KIND, p.get("kind")),
                 "on_map": on_map,
-                "xy": projection.project(lon, lat) if on_map else None,
+                "xy": xy,
                 # per role, not summed across roles: a receipt and its packing are one food
                 "held": [
                     f"{labels.zh(labels.ROLE, role)} {role} {labels.number(q)} {unit}".strip()
@@ -255,7 +258,7 @@ def map_view(places: list[dict[str, Any]], affected_cities: list[str],
     return {
         "width": round(projection.width, 1),
         "height": round(projection.height, 1),
-        "outline": geo.svg_path(list(geo.OUTLINE), projection),
+        "outline": geo.svg_path(list(OUTLINE), projection),
         "borders": geo.svg_segments(geo.city_borders(cells), projection),
         "cells": [
             {

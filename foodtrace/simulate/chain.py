@@ -29,6 +29,7 @@ import math
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -100,7 +101,7 @@ class Directory:
         return self._city_weights[key]
 
     def pick(
-        self, roles: dict[str, float], src: Actor, k: int, forced: list[Actor] = ()
+        self, roles: dict[str, float], src: Actor, k: int, forced: Sequence[Actor] = ()
     ) -> list[Actor]:
         """Up to k distinct partners; `forced` ones first."""
         chosen: list[Actor] = list(forced)[:k]
@@ -230,7 +231,7 @@ class ChainDay:
         origin: Actor,
         t: datetime,
         how: str,
-        parents: list[str] = (),
+        parents: Sequence[str] = (),
     ) -> Lot:
         self._counters["lot"] += 1
         code = (

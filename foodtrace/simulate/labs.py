@@ -162,7 +162,7 @@ class LabDay:
         assay: Assay,
         value: float | None,
         result: str | None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         lot = self.chain.lots[arrival.lot_code]
         msg: dict[str, Any] = {
             "schema": LAB_SCHEMA,

@@ -202,7 +202,7 @@ def make_messy(sim: SimulatedDay, seed: int, *, rates: MessRates | None = None) 
 def no_reference_sender(sim: SimulatedDay) -> str | None:
     """The distributor (else retailer, else anyone) on the most chain events."""
     kind = {loc["location_id"]: loc["kind"] for loc in sim.locations}
-    counts = Counter(ev["actor_id"] for ev in sim.chain_events)
+    counts: Counter[str] = Counter(ev["actor_id"] for ev in sim.chain_events)
     for wanted in (*NO_REFERENCE_KINDS, None):
         ranked = sorted(
             (-n, actor)
@@ -215,7 +215,7 @@ def no_reference_sender(sim: SimulatedDay) -> str | None:
 
 
 def _reshape_event(
-    ev: dict[str, Any], rates: MessRates, sender: str | None, rng: random.Random, dropped: Counter
+    ev: dict[str, Any], rates: MessRates, sender: str | None, rng: random.Random, dropped: Counter[str]
 ) -> dict[str, Any]:
     out = copy.deepcopy(ev)
     # Draw for every event, dropped or not, so one rate does not shift the others' draws.
@@ -234,7 +234,7 @@ def _reshape_event(
 
 
 def _reshape_lab(
-    result: dict[str, Any], rates: MessRates, rng: random.Random, dropped: Counter
+    result: dict[str, Any], rates: MessRates, rng: random.Random, dropped: Counter[str]
 ) -> dict[str, Any]:
     out = dict(result)  # flat: a shallow copy is a copy
     if rng.random() < rates.lab_product_code:
@@ -242,7 +242,7 @@ def _reshape_lab(
     return out
 
 
-def _drop(payload: dict[str, Any], key: str, dropped: Counter) -> None:
+def _drop(payload: dict[str, Any], key: str, dropped: Counter[str]) -> None:
     if payload.pop(key, None) is not None:
         dropped[key] += 1
 
@@ -273,7 +273,7 @@ def lab_results_before_their_lot(messy: MessyDay) -> list[str]:
             for code in lot_codes(p.payload):
                 first.setdefault(code, n)
     for n, p in enumerate(messy.plan):
-        code = p.payload.get("lot_code") if p.kind == "lab_result" else None
-        if code is not None and code in first and n < first[code]:
+        lab_lot = p.payload.get("lot_code") if p.kind == "lab_result" else None
+        if lab_lot is not None and lab_lot in first and n < first[lab_lot]:
             out.append(p.payload["message_id"])
     return out

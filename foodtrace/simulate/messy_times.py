@@ -53,7 +53,7 @@ def event_times(
     """Each event at its sender's next sync, or (a share) hours late."""
     sync: dict[str, tuple[float, float]] = {}
     for loc in sorted(loc["location_id"] for loc in sim.locations):
-        every = sync_rng.choices(SYNC_MINUTES, SYNC_WEIGHTS)[0]
+        every: float = sync_rng.choices(SYNC_MINUTES, SYNC_WEIGHTS)[0]
         sync[loc] = (every, sync_rng.uniform(0, every))
     at: list[datetime] = []
     why: list[str] = []
@@ -71,7 +71,8 @@ def event_times(
 
 
 def lot_lines(ev: dict[str, Any]) -> list[dict[str, Any]]:
-    return ev.get("lots", []) + ev.get("inputs", []) + ev.get("outputs", [])
+    lines: list[dict[str, Any]] = ev.get("lots", []) + ev.get("inputs", []) + ev.get("outputs", [])
+    return lines
 
 
 def lot_codes(ev: dict[str, Any]) -> set[str]:
@@ -163,7 +164,7 @@ def hold_scope(
     candidates = sorted(shipped_to - {truth.sampled_location_id, *truth.source_locations}, key=key)
     if not candidates:
         return None
-    chosen = candidates[0]
+    chosen: str = candidates[0]
     for i in touching[chosen]:
         ev_at[i] = max(ev_at[i], cutoff + random_minutes(rng, (10.0, 180.0)))
         ev_why[i] = LATE_SCOPE

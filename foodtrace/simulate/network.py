@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, fields
 from functools import cached_property
+from typing import Any
 
 from foodtrace.simulate.catalog import CITY_INFO, FISH, FRUIT, POND_SPECIES, VEGETABLES
 from foodtrace.simulate.descriptions import location_description
@@ -241,7 +242,7 @@ class Actor:
     district: str = ""  # where in the city (its address)
     number: int = 0  # the nn of its id
 
-    def location_payload(self) -> dict:
+    def location_payload(self) -> dict[str, Any]:
         return {
             "schema": "foodtrace/location/v1",
             "location_id": self.actor_id,

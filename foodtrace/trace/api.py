@@ -282,8 +282,8 @@ def build_trace(
     lot_code: str,
     direction: str,
     max_depth: int,
-    walk_rows: list[tuple],
-    location_rows: list[tuple],
+    walk_rows: list[tuple[Any, ...]],
+    location_rows: list[tuple[Any, ...]],
 ) -> Trace:
     """Shape the rows of _WALK_SQL and _LOCATIONS_SQL into a Trace (pure)."""
     locations = sorted(
@@ -292,7 +292,7 @@ def build_trace(
     )
     origin = creation_locations(locations)
 
-    def traced(row: tuple) -> TracedLot:
+    def traced(row: tuple[Any, ...]) -> TracedLot:
         _dir, code, product, depth, via, tlc_source, qty, unit, is_root, _capped = row
         return TracedLot(
             lot_code=code,

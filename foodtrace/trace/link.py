@@ -43,10 +43,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import psycopg
 from psycopg import pq
 
+from foodtrace.db.rows import one
 from foodtrace.ingest.epcis_lines import CONTAINER_PRODUCT
 
 CONTAINER_RULE = "epcis.container_contents"  # a pallet whose contents are not known yet
@@ -376,10 +378,10 @@ _REQUEUE_SQL = (
 )
 
 
-def _rule_params() -> dict:
+def _rule_params() -> dict[str, Any]:
     columns = list(zip(*ROLE_RULES, strict=True))
     names = ["r_event", "r_lot_role", "r_role", "r_place", "r_counterparty"]
-    params: dict = {name: list(col) for name, col in zip(names, columns, strict=True)}
+    params: dict[str, Any] = {name: list(col) for name, col in zip(names, columns, strict=True)}
     return params | {"container_product": CONTAINER_PRODUCT, "container_rule": CONTAINER_RULE}
 
 
@@ -389,7 +391,7 @@ Progress = Callable[[str, int], None]
 def _drain(
     conn: psycopg.Connection,
     sql: str,
-    params: dict,
+    params: dict[str, Any],
     batch_size: int,
     source: str,
     progress: Progress | None,
@@ -406,9 +408,9 @@ def _drain(
     after = 0
     while True:
         with conn.transaction():
-            taken, n, e, loc, last = conn.execute(
+            taken, n, e, loc, last = one(conn.execute(
                 sql, {**params, "source": source, "batch_size": batch_size, "after": after}
-            ).fetchone()
+            ))
         batches += 1
         rows, edges, locations = rows + n, edges + e, locations + loc
         if progress is not None:
@@ -449,8 +451,8 @@ def link(
     ev = _drain(conn, _EVENTS_SQL, _rule_params(), batch_size, "event", progress)
     lab = _drain(conn, _LAB_RESULTS_SQL, {}, batch_size, "lab_result", progress)
     with conn.transaction():
-        gone_edges, gone_locations = conn.execute(
-            _RETRACT_SQL, {"container_product": CONTAINER_PRODUCT}).fetchone()
+        gone_edges, gone_locations = one(conn.execute(
+            _RETRACT_SQL, {"container_product": CONTAINER_PRODUCT}))
     return LinkStats(
         events=ev[0],
         lab_results=lab[0],
@@ -474,7 +476,7 @@ def _apply_containment(conn: psycopg.Connection) -> tuple[int, int]:
         retracted = conn.execute(_APPLY_RETRACTED_CONTAINMENT_SQL).fetchall()
         if not rows and not retracted:
             return 0, 0
-        withdrawn, _ = conn.execute(_RESCOPE_PALLETS_SQL, {
+        withdrawn, _ = one(conn.execute(_RESCOPE_PALLETS_SQL, {
             "parents": sorted({r[0] for r in [*rows, *retracted]}),
-            "container_product": CONTAINER_PRODUCT}).fetchone()
+            "container_product": CONTAINER_PRODUCT}))
     return len(rows) + len(retracted), withdrawn

@@ -24,6 +24,7 @@ from uuid import UUID
 import psycopg
 
 from foodtrace.config import MqttSettings
+from foodtrace.db.rows import one
 from foodtrace.ingest.topics import REGISTRY_SENDER, parse_topic, rejection_topic
 from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
 
@@ -118,7 +119,7 @@ def deliver_notices(
     the lock.
     """
     conn.commit()
-    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_DELIVER_LOCK,)).fetchone()[0]
+    got = one(conn.execute("SELECT pg_try_advisory_lock(%s)", (_DELIVER_LOCK,)))[0]
     conn.commit()
     if not got:
         return 0

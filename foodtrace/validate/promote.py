@@ -62,6 +62,7 @@ import psycopg
 from psycopg import pq
 
 from foodtrace.db.locks import session_lock
+from foodtrace.db.rows import one
 from foodtrace.reference import ANALYTES, FOOD_CATEGORIES, QUANTITY_UNITS
 from foodtrace.validate import sql
 from foodtrace.validate.decide import Decision, RuleResult, RuleTally, decide
@@ -342,7 +343,7 @@ def _process_kind(
             sql.SNAPSHOT.format(order_by=kind.order_by, table=kind.table), {"kind": kind.name}
         )
         conn.execute(sql.SNAPSHOT_INDEX)
-        total = conn.execute("SELECT count(*) FROM ft_snapshot").fetchone()[0]
+        total = one(conn.execute("SELECT count(*) FROM ft_snapshot"))[0]
     if total == 0:
         with conn.transaction():
             conn.execute(sql.DROP_SNAPSHOT)
@@ -350,7 +351,7 @@ def _process_kind(
     suite_name = "+".join(kind.suites)
     started_at = datetime.now(UTC)
     with conn.transaction():
-        run_id = conn.execute(sql.START_RUN, (kind.name, suite_name, started_at)).fetchone()[0]
+        run_id = one(conn.execute(sql.START_RUN, (kind.name, suite_name, started_at)))[0]
     run = RunReport(run_id=run_id, kind=kind.name, suite_name=suite_name, started_at=started_at)
     for suite in kind.suites:
         for rule in RULES_BY_SUITE[suite]:
@@ -597,6 +598,8 @@ _PY_CONVERT: dict[int, Any] = {
 
 def _fetch_rows(cur: psycopg.Cursor, frame_sql: str, params: dict[str, Any]) -> _Rows:
     cur.execute(frame_sql, params)
+    if cur.description is None:  # the frame queries are SELECTs: they always have columns
+        raise RuntimeError(f"the frame query returned no columns: {frame_sql[:200]}")
     return _Rows(
         columns=tuple(d.name for d in cur.description),
         oids=tuple(d.type_code for d in cur.description),

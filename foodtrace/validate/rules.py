@@ -117,7 +117,7 @@ class Rule:
         return f"{text} ({self.cfr_section})" if self.cfr_section else text
 
 
-class _Blanks(dict):
+class _Blanks(dict[str, str]):
     """format_map helper: missing or null values print as '(none)'."""
 
     def __init__(self, row: dict[str, Any]) -> None:

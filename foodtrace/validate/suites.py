@@ -90,7 +90,8 @@ class SuiteRunner:
             for name in suite_names:
                 self._suite(name, RULES_BY_SUITE[name])
 
-    def _batch_definition(self, suite_name: str):
+    # GX objects are Any here: great_expectations is imported lazily (self._gx)
+    def _batch_definition(self, suite_name: str) -> Any:
         definition = self._batch_definitions.get(suite_name)
         if definition is None:
             asset = self._datasource.add_dataframe_asset(suite_name)
@@ -98,7 +99,7 @@ class SuiteRunner:
             self._batch_definitions[suite_name] = definition
         return definition
 
-    def _suite(self, suite_name: str, rules: tuple[Rule, ...]):
+    def _suite(self, suite_name: str, rules: tuple[Rule, ...]) -> Any:
         key = (suite_name, _names(rules))
         suite = self._suites.get(key)
         if suite is None:
@@ -111,7 +112,7 @@ class SuiteRunner:
             self._suites[key] = suite
         return suite
 
-    def _expectation(self, rule: Rule):
+    def _expectation(self, rule: Rule) -> Any:
         from great_expectations.expectations.row_conditions import Column
 
         cls = getattr(self._gx.expectations, rule.expectation)
@@ -275,17 +276,19 @@ def _pair_a_greater(kw: Mapping[str, Any]) -> Callable[[Row], bool]:
         raise ExpectationError(f"pair {a}/{b}: only ignore_row_if='either_value_is_missing'")
 
     def check(row: Row) -> bool:
-        va, vb = row.get(a), row.get(b)
+        va: Any = row.get(a)
+        vb: Any = row.get(b)
         if _null(va) or _null(vb):
             return True
-        return va >= vb if or_equal else va > vb
+        greater: bool = va >= vb if or_equal else va > vb
+        return greater
 
     return check
 
 
 # expectation -> (builder, the kwargs it understands): a rule with any other kwarg,
 # or another expectation, is refused rather than checked differently from GX.
-_CHECKS: dict[str, tuple[Callable[[Mapping[str, Any]], Callable[[Row], bool]], frozenset]] = {
+_CHECKS: dict[str, tuple[Callable[[Mapping[str, Any]], Callable[[Row], bool]], frozenset[str]]] = {
     "ExpectColumnValuesToNotBeNull": (_not_null, frozenset({"column"})),
     "ExpectColumnValuesToBeNull": (_be_null, frozenset({"column"})),
     "ExpectColumnValuesToBeInSet": (_in_set, frozenset({"column", "value_set"})),

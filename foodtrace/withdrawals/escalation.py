@@ -40,13 +40,14 @@ def overdue_places(alert: Mapping[str, Any],
 
 def build(alert: Mapping[str, Any], city: str, overdue: Sequence[Mapping[str, Any]], *,
           n: int, sent: datetime, sender: str, references: Sequence[CapRef],
-          settings: CapSettings | None = None) -> CapMessage:
+          settings: CapSettings | None = None, sequence: int | None = None) -> CapMessage:
     """`overdue`: the city's overdue notices of this alert: actor_id, location_id,
-    name, phone, lots, deadline, state."""
+    name, phone, lots, deadline, state. `sequence`: N of a GB/T 35965.1 identifier,
+    claimed by the sweep (cap_serial.claim); without it, 9 - (n - 1) mod 10."""
     conf = settings or CapSettings.from_env()
-    # GB/T 35965.1 N: escalations count down from 9, alert versions up from 0, so the
-    # two kinds of message to one city in one second differ (docs/cap.md).
-    ident = cap.message_identifier(conf, city=city, sent=sent, sequence=9 - (n - 1) % 10,
+    if sequence is None:
+        sequence = 9 - (n - 1) % 10
+    ident = cap.message_identifier(conf, city=city, sent=sent, sequence=sequence,
                                    foodtrace_id=identifier(str(alert["alert_id"]), city, n))
     msg_type = "Update" if references else "Alert"
     root = cap.header(ident, sender, sent, msg_type, "foodtrace withdrawal coordination",

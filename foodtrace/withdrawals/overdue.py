@@ -2,7 +2,9 @@
 withdrawal move to `overdue`, and each city with newly overdue notices of an
 alert gets one CAP Update listing every overdue business of that alert there.
 A notice issued before its place's master data arrived has no city; the place's
-city, once known, stands in (late data updates the answer)."""
+city, once known, stands in (late data updates the answer).
+
+The CAP settings come from the entry point (the withdrawal step), built once."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 
 import psycopg
 
-from foodtrace.alerts import cap
+from foodtrace.alerts import cap, cap_serial
+from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.alerts.store import get as get_alert
 from foodtrace.withdrawals import escalation, states
 from foodtrace.withdrawals.issue import history
@@ -35,8 +38,11 @@ ORDER BY n.actor_id, n.location_id
 """
 
 
-def sweep(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any]:
-    """Mark overdue notices and queue the escalations; one transaction."""
+def sweep(conn: psycopg.Connection, *, now: datetime,
+          settings: CapSettings | None = None) -> dict[str, Any]:
+    """Mark overdue notices and queue the escalations; one transaction. `settings`:
+    read from the environment once here when the caller passes none."""
+    conf = settings or CapSettings.from_env()
     with conn.transaction():
         due = conn.execute(_DUE, (now,)).fetchall()
         groups: dict[tuple[Any, str | None], list] = defaultdict(list)
@@ -48,26 +54,29 @@ def sweep(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any]:
             history(conn, notice_id, state, states.OVERDUE, now, "sweep",
                     note=f"deadline {deadline.isoformat()} passed")
             groups[(alert_id, city)].append(notice_id)
-        escalations = [_escalate(conn, alert_id, city, now) for (alert_id, city) in groups
+        escalations = [_escalate(conn, alert_id, city, now, conf) for (alert_id, city) in groups
                        if city is not None]
     return {"overdue": sum(len(v) for v in groups.values()),
             "escalations": [e for e in escalations if e]}
 
 
-def _escalate(conn: psycopg.Connection, alert_id: Any, city: str, now: datetime) -> str | None:
+def _escalate(conn: psycopg.Connection, alert_id: Any, city: str, now: datetime,
+              conf: CapSettings) -> str | None:
     alert = get_alert(conn, alert_id).payload
     rows = conn.execute(_OVERDUE_IN_CITY, (alert_id, city)).fetchall()
     overdue = [{"notice_id": r[0], "actor_id": r[1], "location_id": r[2], "name": r[3],
                 "phone": r[4], "lots": r[5], "deadline": r[6].isoformat(), "state": r[7]}
                for r in rows]
-    who = cap.sender()
+    who = conf.sender
     refs = [cap.CapRef(who, i, s) for i, s in conn.execute(
         "SELECT cap_identifier, cap_sent FROM core.alert_outbox WHERE alert_id = %s AND city = %s "
         "UNION ALL SELECT cap_identifier, cap_sent FROM core.withdrawal_escalations "
         "WHERE alert_id = %s AND city = %s", (alert_id, city, alert_id, city)).fetchall()]
     n = conn.execute("SELECT count(*) FROM core.withdrawal_escalations WHERE alert_id = %s "
                      "AND city = %s", (alert_id, city)).fetchone()[0] + 1
-    doc = escalation.build(alert, city, overdue, n=n, sent=now, sender=who, references=refs)
+    sent, serial = cap_serial.claim(conn, conf, city, now)  # GB/T 35965.1 N, under a lock
+    doc = escalation.build(alert, city, overdue, n=n, sent=sent, sender=who, references=refs,
+                           settings=conf, sequence=serial)
     conn.execute(
         "INSERT INTO core.withdrawal_escalations (alert_id, city, notice_ids, cap_identifier, "
         "cap_sent, cap_xml, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",

@@ -1,86 +1,77 @@
-"""Withdrawal progress per alert and per city (pure figures over notice rows).
+"""Withdrawal progress per alert and per city, as the SQL views compute it.
 
-Per notice (live ones: superseded notices are history): the quantity held (its
-lots), the quantity withdrawn (withdrawn reports, per lot at most what was held)
-and accounted for (an inspector verified the notice: all of it). The share is
-(withdrawn + accounted) / held, per unit; `share` is given when every lot is in
-one unit, else null with the per-unit figures.
+The figures have one home: the views of schemas/sql/0020_withdrawal_progress_home.sql
+(reporting.withdrawal_progress_by_alert / _by_city and the per-unit views), which
+the Grafana dashboard reads too. This module reads them and shapes the rows for
+`foodtrace withdrawals`; it computes no figure itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from foodtrace.withdrawals import states
+import psycopg
 
+_COUNTS = ("notices", "answered", "overdue", "open", "verified")
 
-@dataclass(frozen=True)
-class NoticeRow:
-    notice_id: str
-    alert_id: str
-    city: str | None
-    actor_id: str
-    location_id: str
-    action: str
-    state: str
-    deadline: str | None
-    lots: list[Mapping[str, Any]]
-    withdrawn: Mapping[tuple[str, str], Decimal]  # (lot, unit) -> reported withdrawn
+_BY_ALERT = """
+SELECT alert_id::text, NULL::text, notices, answered, overdue, open, verified, share
+FROM reporting.withdrawal_progress_by_alert WHERE alert_id = ANY(%(alerts)s::uuid[])
+"""
+_BY_CITY = """
+SELECT alert_id::text, city, notices, answered, overdue, open, verified, share
+FROM reporting.withdrawal_progress_by_city
+WHERE alert_id = ANY(%(alerts)s::uuid[]) AND (%(city)s::text IS NULL OR city = %(city)s::text)
+"""
+_UNITS_BY_ALERT = """
+SELECT alert_id::text, NULL::text, unit, held, done, share
+FROM reporting.withdrawal_units_by_alert WHERE alert_id = ANY(%(alerts)s::uuid[])
+"""
+_UNITS_BY_CITY = """
+SELECT alert_id::text, city, unit, held, done, share
+FROM reporting.withdrawal_units_by_city
+WHERE alert_id = ANY(%(alerts)s::uuid[]) AND (%(city)s::text IS NULL OR city = %(city)s::text)
+"""
 
-
-def covered(n: NoticeRow) -> dict[str, tuple[Decimal, Decimal]]:
-    """unit -> (held, withdrawn or accounted for) of one notice."""
-    out: dict[str, tuple[Decimal, Decimal]] = {}
-    for lot in n.lots:
-        q = lot.get("quantity_held")
-        if q is None:
-            continue
-        held = Decimal(str(q))
-        unit = lot.get("unit") or ""
-        if n.state == states.VERIFIED:
-            done = held
-        else:
-            done = min(held, n.withdrawn.get((lot["lot_code"], lot.get("unit")), Decimal(0)))
-        h, d = out.get(unit, (Decimal(0), Decimal(0)))
-        out[unit] = (h + held, d + done)
-    return out
+Key = tuple[str, str | None]  # (alert_id, city or None for the whole alert)
 
 
 def _num(d: Decimal) -> float | int:
     return int(d) if d == d.to_integral_value() else float(d)
 
 
-def summarise(rows: Iterable[NoticeRow]) -> dict[str, Any]:
-    rows = [r for r in rows if r.state != states.SUPERSEDED and r.action != "released"]
-    units: dict[str, tuple[Decimal, Decimal]] = {}
-    for r in rows:
-        for unit, (h, d) in covered(r).items():
-            uh, ud = units.get(unit, (Decimal(0), Decimal(0)))
-            units[unit] = (uh + h, ud + d)
-    per_unit = {u: {"held": _num(h), "withdrawn_or_accounted": _num(d),
-                    "share": round(float(d / h), 4) if h else None}
-                for u, (h, d) in sorted(units.items())}
-    share = None
-    if len(units) == 1:
-        share = next(iter(per_unit.values()))["share"]
-    elif not units:
-        share = 1.0 if rows else None
-    return {
-        "notices": len(rows),
-        "answered": sum(1 for r in rows if r.state in states.ANSWERED),
-        "overdue": sum(1 for r in rows if r.state == states.OVERDUE),
-        "open": sum(1 for r in rows if r.state in states.OPEN),
-        "verified": sum(1 for r in rows if r.state == states.VERIFIED),
-        "share": share,
-        "units": per_unit,
-    }
+def empty() -> dict[str, Any]:
+    """The figures of a group without live notices (e.g. only releases)."""
+    return {**dict.fromkeys(_COUNTS, 0), "share": None, "units": {}}
 
 
-def by_city(rows: Iterable[NoticeRow]) -> dict[str, dict[str, Any]]:
-    groups: dict[str, list[NoticeRow]] = {}
-    for r in rows:
-        groups.setdefault(r.city or "other", []).append(r)
-    return {c: summarise(g) for c, g in sorted(groups.items())}
+def shape(counts: Iterable[Sequence[Any]], units: Iterable[Sequence[Any]]) -> dict[Key, dict[str, Any]]:
+    """View rows -> {(alert, city): figures} (pure). `counts`: (alert, city, notices,
+    answered, overdue, open, verified, share); `units`: (alert, city, unit, held,
+    done, share)."""
+    out: dict[Key, dict[str, Any]] = {}
+    for alert_id, city, *figures, share in counts:
+        out[(alert_id, city)] = {**dict(zip(_COUNTS, figures, strict=True)),
+                                 "share": None if share is None else float(share), "units": {}}
+    for alert_id, city, unit, held, done, share in sorted(units, key=lambda r: r[2]):
+        if (alert_id, city) in out:
+            out[(alert_id, city)]["units"][unit] = {
+                "held": _num(held), "withdrawn_or_accounted": _num(done),
+                "share": None if share is None else float(share)}
+    return out
+
+
+def read(conn: psycopg.Connection, alert_ids: Sequence[str], city: str | None = None
+         ) -> tuple[dict[Key, dict[str, Any]], dict[Key, dict[str, Any]]]:
+    """(per alert, per alert and city) figures of these alerts. With `city`, the
+    per-alert figures are that city's (the CLI's --city narrows the whole answer)."""
+    args = {"alerts": list(alert_ids), "city": city}
+    by_city = shape(conn.execute(_BY_CITY, args).fetchall(),
+                    conn.execute(_UNITS_BY_CITY, args).fetchall())
+    if city is not None:
+        return {(a, None): f for (a, _), f in by_city.items()}, by_city
+    by_alert = shape(conn.execute(_BY_ALERT, args).fetchall(),
+                     conn.execute(_UNITS_BY_ALERT, args).fetchall())
+    return by_alert, by_city

@@ -1,5 +1,6 @@
-"""Reads for the CLI and tests: notices with their withdrawn quantities, progress,
-and the inspector's verification (the one write here)."""
+"""Reads for the CLI and tests: notices with their withdrawn quantities, progress
+(the SQL views, foodtrace/withdrawals/progress.py), and the inspector's
+verification (the one write here)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from typing import Any
 
 import psycopg
 
-from foodtrace.withdrawals import states
+from foodtrace.withdrawals import progress, states
 from foodtrace.withdrawals.issue import history
-from foodtrace.withdrawals.progress import NoticeRow, by_city, summarise
 
 _ROWS = """
 SELECT n.notice_id::text, n.alert_id::text, coalesce(n.city, loc.city), n.actor_id, n.location_id, n.action,
@@ -47,30 +47,26 @@ def notices(conn: psycopg.Connection, alert_id: str | None = None, city: str | N
                           for k, v in sorted(withdrawn.items())],
             "issued_at": r[10].isoformat(), "supersedes": r[11],
             "sent": r[12] is not None, "last_report": r[13],
-            "_withdrawn": withdrawn,
         })
     return out
 
 
-def _row(n: dict[str, Any]) -> NoticeRow:
-    return NoticeRow(n["notice_id"], n["alert_id"], n["city"], n["actor_id"], n["location_id"],
-                     n["action"], n["state"], n["deadline"], n["lots"], n["_withdrawn"])
-
-
 def report(conn: psycopg.Connection, alert_id: str | None = None, city: str | None = None,
            *, overdue_only: bool = False) -> dict[str, Any]:
-    """Progress per alert and per city, with the notices."""
+    """Progress per alert and per city (from the views), with the notices."""
     rows = notices(conn, alert_id, city)
     alerts: dict[str, list[dict[str, Any]]] = {}
     for n in rows:
         alerts.setdefault(n["alert_id"], []).append(n)
+    per_alert, per_city = progress.read(conn, list(alerts), city)
     out = []
     for aid, ns in alerts.items():
         shown = [n for n in ns if n["state"] == states.OVERDUE] if overdue_only else ns
+        cities = sorted({n["city"] or "other" for n in ns})
         out.append({
             "alert_id": aid,
-            "progress": summarise(_row(n) for n in ns),
-            "cities": by_city(_row(n) for n in ns),
+            "progress": per_alert.get((aid, None)) or progress.empty(),
+            "cities": {c: per_city.get((aid, c)) or progress.empty() for c in cities},
             "notices": [{k: v for k, v in n.items() if not k.startswith("_")} for n in shown],
         })
     if overdue_only:

@@ -6,8 +6,10 @@ the world sends it (`--messy`: optional KDEs left out, late and out-of-order
 uploads, master data after the events, a sender without reference documents);
 `foodtrace ingest` lands it in PostgreSQL; `foodtrace pipeline run` runs the Airflow
 DAGs (validate, link, alert); the emergency office receives the alert as JSON and
-CAP 1.2 on its city topics; the alert, the trace and the FDA spreadsheet name
-exactly what the simulator knows was affected, and flag what the senders left out.
+CAP 1.2 on its city topics (zh-CN first, en-US beside it); the alert, the trace, the
+FDA spreadsheet (opened as a workbook) and the HTML incident report of each incident
+name exactly what the simulator knows was affected, and flag what the senders left
+out.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 import uuid
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 
 import psycopg
@@ -29,6 +32,7 @@ import pytest
 from devservices import MosquittoBroker
 from foodtrace.ingest.mqtt_client import connect_and_wait, make_client
 
+from foodtrace.alerts import cap_zh
 from foodtrace.alerts.cap import GB2260
 from foodtrace.alerts.cap import validate as validate_cap
 from foodtrace.config import parse_mqtt_url
@@ -78,6 +82,28 @@ def wait_for(predicate, timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class PageText(HTMLParser):
+    """The text a reader of the report sees (tags and styles left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self._skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("style", "script")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        return " ".join(" ".join(self.parts).split())
 
 
 def ids(entries: list) -> list[str]:
@@ -185,8 +211,13 @@ def check_incident(incident: str, truth: dict, heard: list[tuple[str, bytes]],
             xml = payload.decode()
             assert 0 < xml.index("<language>zh-CN</language>") < xml.index(
                 "<language>en-US</language>"), (incident, topic)
-            city_code = GB2260.get(topic.split("/")[3])
+            city = topic.split("/")[3]
+            city_code = GB2260.get(city)
             assert city_code is None or f"<value>{city_code}</value>" in xml, (incident, topic)
+            zh_block = xml[:xml.index("<language>en-US</language>")]
+            assert cap_zh.city_name(city) in zh_block, (incident, topic)  # written in Chinese
+            for tag in ("expires", "contact", "headline", "instruction"):
+                assert f"<{tag}>" in zh_block, (incident, topic, tag)
         else:
             msg = json.loads(payload)
             assert msg["lot_code"] == truth["lot_code"]
@@ -208,4 +239,64 @@ def check_incident(incident: str, truth: dict, heard: list[tuple[str, bytes]],
     for f in files:
         with open(f["path"], encoding="utf-8-sig") as fh:
             derived += sum(1 for row in csv.DictReader(fh) if row["推导的关键数据元素 Derived KDEs"])
+    check_workbook(incident, truth, result, tj)
+
+    # 9. The incident report: one page with the alert, its lots and its cities.
+    page = tmp_path / f"report-{incident}.html"
+    rep = foodtrace("report", alert["alert_id"], "--html", str(page), "--json", env=env)
+    assert rep.returncode == 0, rep.stderr
+    summary = json.loads(rep.stdout)
+    assert summary["alert_id"] == alert["alert_id"] and summary["cap_messages"] >= len(
+        truth["affected_cities"]), (incident, summary)
+    parser = PageText()
+    parser.feed(page.read_text("utf-8"))
+    text = parser.text()
+    assert alert["alert_id"] in text and truth["lot_code"] in text, incident
+    missing = [lot for lot in truth["affected_lots"] if lot not in text]
+    assert not missing, (incident, missing[:5])
+    for city in truth["affected_cities"]:
+        assert cap_zh.city_name(city) in text, (incident, city)
     return derived
+
+
+def check_workbook(incident: str, truth: dict, result: dict, trace: dict) -> None:
+    """The xlsx as a reader opens it: the 13 tabs in order, headings Chinese first,
+    the rows the export reported, and cells that agree with the trace."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(result["xlsx"], read_only=True)
+    try:
+        assert book.sheetnames == [f["title"] for f in result["files"]], incident
+        assert book.sheetnames[0].startswith("说明"), book.sheetnames
+        traced_lots = ({truth["lot_code"]} | set(truth["downstream_lots"])
+                       | set(truth["upstream_lots"]))
+        sheets: dict[str, list[tuple]] = {}
+        for f in result["files"]:
+            if not f["event_type"]:
+                continue
+            rows = list(book[f["title"]].iter_rows(values_only=True))
+            head, body = rows[0], rows[1:]
+            assert len(body) == f["rows"], (incident, f["title"])
+            assert head[0] == "事件编号 Event ID", (incident, head[:2])
+            lot = head.index("可追溯批次代码 Traceability lot code (TLC)")
+            sheets[f["event_type"]] = [(r[0], r[lot], r) for r in body]
+            events_with_traced_lot = {e for e, lc, _ in sheets[f["event_type"]] if lc in traced_lots}
+            # a transformation lists all its lines; any other tab only the traced lots
+            assert {e for e, _, _ in sheets[f["event_type"]]} == events_with_traced_lot, (
+                incident, f["title"])
+            if f["event_type"] != "transformation":
+                assert {lc for _, lc, _ in sheets[f["event_type"]]} <= traced_lots, incident
+        # every place the trace knows from an event is a row of that event's tab, with
+        # the event id, the lot and the place
+        checked = 0
+        for loc in trace["locations"]:
+            rows = sheets.get(loc.get("event_type") or "")
+            if rows is None:
+                continue
+            match = [r for e, lc, r in rows if e == loc["message_id"] and lc == loc["lot_code"]]
+            assert match, (incident, loc)
+            assert any(loc["location_id"] in r for r in match), (incident, loc)
+            checked += 1
+        assert checked > 0, incident
+    finally:
+        book.close()

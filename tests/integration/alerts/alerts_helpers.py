@@ -12,12 +12,15 @@ and a small known supply chain:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
+import pytest
 
+from foodtrace.db import connect
 from foodtrace.trace.link import link
 
 T0 = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)  # 06:00 on the 28th in Guangzhou
@@ -314,3 +317,16 @@ def snapshot(conn: psycopg.Connection) -> tuple:
     )
     conn.commit()
     return out
+
+
+# Fixtures for every test folder that builds on this chain (alerts, withdrawals,
+# report): a conftest imports them by name.
+@pytest.fixture
+def aconn(fresh_db_url: str) -> Iterator[psycopg.Connection]:
+    with connect(fresh_db_url) as c:
+        yield c
+
+
+@pytest.fixture
+def chain(aconn: psycopg.Connection) -> Chain:
+    return build_chain(aconn)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from devservices import PostgresCluster, _pg_bin  # tests/devservices.py
+from devservices import PostgresCluster  # tests/devservices.py
 
 from foodtrace.db import connect, migrate
 
@@ -51,26 +51,10 @@ host    all       all       ::1/128        scram-sha-256
 class ScramCluster(PostgresCluster):
     """PostgresCluster with a real pg_hba.conf instead of initdb's `-A trust`."""
 
+    INITDB_AUTH = ("--auth-local=peer", "--auth-host=scram-sha-256")
+
     def init(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.workdir, "postgres")
-        subprocess.run(
-            self._as_postgres_user(
-                [
-                    _pg_bin("initdb"),
-                    "-D",
-                    str(self.datadir),
-                    "-U",
-                    "postgres",
-                    "--auth-local=peer",
-                    "--auth-host=scram-sha-256",
-                    "--no-sync",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
+        super().init()
         os_users = sorted({"postgres", getpass.getuser()})
         ident = "".join(f"admins  {user}  postgres\n" for user in os_users)
         for name, text in (("pg_hba.conf", PG_HBA), ("pg_ident.conf", ident)):

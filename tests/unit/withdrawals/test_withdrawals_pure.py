@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
 from foodtrace.withdrawals import states
 from foodtrace.withdrawals.holdings import held_at
 from foodtrace.withdrawals.plan import Live, action_for, plan
-from foodtrace.withdrawals.progress import NoticeRow, summarise
+from foodtrace.withdrawals.progress import empty, shape
 from foodtrace.withdrawals.reports import check
 from foodtrace.withdrawals.settings import RecallSettings, parse_classes, recall_settings
 
@@ -181,12 +181,19 @@ def test_report_findings() -> None:
                                            "quantity_held": 0}], {}) == []
 
 
-def test_progress_share() -> None:
-    def n(state, held, withdrawn, city="guangzhou"):
-        return NoticeRow(str(uuid4()), "a", city, "x", "l", "withdraw", state, None,
-                         [{"lot_code": "L1", "unit": "kg", "quantity_held": held}],
-                         {("L1", "kg"): Decimal(withdrawn)} if withdrawn else {})
-    s = summarise([n("withdrawn", 100, 150), n("verified", 50, 0), n("overdue", 50, 0),
-                   n("superseded", 1000, 0)])
-    assert s["notices"] == 3 and s["answered"] == 2 and s["overdue"] == 1
-    assert s["share"] == pytest.approx(150 / 200)  # over-withdrawal counts at most the held
+def test_progress_rows_are_shaped_not_computed() -> None:
+    # the figures come from the SQL views (0020); shape() only arranges their rows
+    counts = [("a", None, 3, 2, 1, 0, 1, Decimal("0.7500")),
+              ("a", "guangzhou", 3, 2, 1, 0, 1, None)]
+    units = [("a", None, "kg", Decimal(200), Decimal(150), Decimal("0.7500")),
+             ("a", "guangzhou", "kg", Decimal(120), Decimal("37.5"), Decimal("0.3125")),
+             ("a", "guangzhou", "box", Decimal(80), Decimal(0), Decimal(0)),
+             ("b", None, "kg", Decimal(1), Decimal(1), Decimal(1))]  # no counts row: ignored
+    got = shape(counts, units)
+    whole = got[("a", None)]
+    assert (whole["notices"], whole["answered"], whole["overdue"], whole["share"]) == (3, 2, 1, 0.75)
+    assert whole["units"] == {"kg": {"held": 200, "withdrawn_or_accounted": 150, "share": 0.75}}
+    city = got[("a", "guangzhou")]
+    assert city["share"] is None and list(city["units"]) == ["box", "kg"]
+    assert city["units"]["kg"]["withdrawn_or_accounted"] == 37.5
+    assert ("b", None) not in got and empty()["share"] is None
