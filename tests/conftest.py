@@ -7,19 +7,22 @@ must reach a server where we may CREATE DATABASE; each test session gets its own
 
 from __future__ import annotations
 
-import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from devservices import MosquittoBroker
+from devservices import (
+    ADMIN_URL,
+    MosquittoBroker,
+    create_database,
+    drop_database,
+    migrated_database,
+)
 
-from foodtrace.db import connect, migrate
+from foodtrace.db import connect
 
-ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 # Users of the test broker; the password is per run, never in the repo.
@@ -41,31 +44,6 @@ BROKER_USERS = [
 
 def _url_for(dbname: str) -> str:
     return psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=dbname)
-
-
-def create_database(prefix: str = "ft_test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
-def migrated_database() -> Iterator[str]:
-    """A new database with the whole schema; dropped afterwards."""
-    name = create_database()
-    url = _url_for(name)
-    try:
-        with connect(url) as conn:
-            migrate(conn)
-        yield url
-    finally:
-        drop_database(name)
 
 
 @pytest.fixture(scope="session")

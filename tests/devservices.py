@@ -20,10 +20,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
+from foodtrace.db import connect, migrate
 from foodtrace.embedded import free_port
 
 __all__ = [
@@ -300,6 +305,38 @@ def _general_name(name: str):  # -> x509.GeneralName
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         return x509.DNSName(name)
+
+
+# -- throwaway databases on the shared test server --------------------------------
+
+ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def create_database(prefix: str = "ft_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@contextlib.contextmanager
+def migrated_database(prefix: str = "ft_test") -> Iterator[str]:
+    """A new database with the whole schema; dropped afterwards."""
+    name = create_database(prefix)
+    url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
+    try:
+        with connect(url) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        drop_database(name)
 
 
 def _pg_bin(name: str) -> str:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 # the scenario and the comparison live beside the test that uses them too
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # devservices.py
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration" / "pipeline"))
 
 from pipeline_faults import messy_day, plain_day, run_fault_scenario, scratch_database

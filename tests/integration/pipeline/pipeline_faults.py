@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,10 +40,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
+from devservices import migrated_database  # tests/devservices.py
 from pipeline_helpers import DRIVER, land_day, run_driver, simulated_day
 from psycopg import sql
 
-from foodtrace.db import connect, migrate
+from foodtrace.db import connect
 from foodtrace.simulate.messy import make_messy
 from foodtrace.trace.api import LotNotFound, trace
 
@@ -469,25 +469,9 @@ def _wait_gone(conn: psycopg.Connection, pid: int, timeout: float) -> None:
 
 # -- databases and runs (for the bench script; the test uses its fixtures) ----
 
-ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextlib.contextmanager
-def scratch_database(prefix: str = "ft_faults") -> Iterator[str]:
+def scratch_database(prefix: str = "ft_faults") -> contextlib.AbstractContextManager[str]:
     """A new migrated database on the FOODTRACE_TEST_PG_URL server; dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
-    try:
-        with connect(url) as conn:
-            migrate(conn)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    return migrated_database(prefix)
 
 
 # -- the scenario (the test asserts on it, bench/faults/run.py prints it) ------

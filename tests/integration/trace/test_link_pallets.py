@@ -16,11 +16,9 @@ database.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +26,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from devservices import migrated_database  # tests/devservices.py
 from foodtrace.ingest.edge import check_message
 from foodtrace.ingest.epcis import document_events
 from foodtrace.ingest.landing import LandingItem, write_batch
-from psycopg import sql
 
 from foodtrace.alerts.engine import evaluate
 from foodtrace.alerts.rescope import rescope
-from foodtrace.db import connect, migrate
+from foodtrace.db import connect
 from foodtrace.trace.api import trace
 from foodtrace.trace.link import CONTAINER_RULE, link
 from foodtrace.validate.promote import validate_and_promote
@@ -163,31 +161,15 @@ def _final_graph(db_url: str, order: list[bytes]) -> dict[str, Any]:
         return _graph(conn)
 
 
-@contextlib.contextmanager
-def _database() -> Iterator[str]:
-    name = f"ft_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
-    try:
-        with connect(url) as conn:
-            migrate(conn)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                          .format(sql.Identifier(name)))
-
-
 @pytest.fixture
 def second_db_url() -> Iterator[str]:
-    with _database() as url:
+    with migrated_database() as url:
         yield url
 
 
 @pytest.fixture
 def third_db_url() -> Iterator[str]:
-    with _database() as url:
+    with migrated_database() as url:
         yield url
 
 

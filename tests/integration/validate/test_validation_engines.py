@@ -12,23 +12,19 @@ reference lock closes, forced step by step."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from devservices import migrated_database  # tests/devservices.py
 from test_validation_rule_cases import (
     CASE_SETUP,
     CASES,
@@ -39,30 +35,12 @@ from test_validation_rule_cases import (
 )
 from validation_helpers import Builder, land
 
-from foodtrace.db import connect, migrate
+from foodtrace.db import connect
 from foodtrace.validate.promote import _LOCK_KEY, validate_and_promote
 from foodtrace.validate.rules import ALL_RULES
 from foodtrace.validate.suites import check_compiled_rules
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-ADMIN_URL = os.environ.get("FOODTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextlib.contextmanager
-def migrated_database() -> Iterator[str]:
-    name = f"ft_val_eng_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(ADMIN_URL, dbname=name)
-    try:
-        with connect(url) as conn:
-            migrate(conn)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _land_rule_cases(conn: psycopg.Connection) -> None:
@@ -152,7 +130,7 @@ def by_engine() -> Iterator[dict[str, dict[str, Any]]]:
     """The rule cases validated by each engine, each in a database of its own."""
     out: dict[str, dict[str, Any]] = {}
     for engine in ("gx", "compiled"):
-        with migrated_database() as url, connect(url) as conn:
+        with migrated_database("ft_val_eng") as url, connect(url) as conn:
             _land_rule_cases(conn)
             stats = validate_and_promote(conn, now=NOW, engine=engine, write_reports=False)
             out[engine] = {"stats": stats, "outputs": _outputs(conn)}
