@@ -6,6 +6,8 @@ when FOODTRACE_MQTT_URL is set. Wiring only: the work is foodtrace.pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import dag, task
 
 from foodtrace.pipeline.assets import ALERTS, DEFAULT_ARGS, LOT_GRAPH
@@ -20,9 +22,9 @@ from foodtrace.pipeline.assets import ALERTS, DEFAULT_ARGS, LOT_GRAPH
     tags=["foodtrace"],
     doc_md=__doc__,
 )
-def foodtrace_alert():
+def foodtrace_alert() -> None:
     @task(outlets=[ALERTS], multiple_outputs=False)
-    def alert() -> dict:
+    def alert() -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.alert()

@@ -18,6 +18,8 @@ Wiring only: the work is foodtrace.pipeline.dag_tasks.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import dag, task
 
 from foodtrace.pipeline.assets import DEFAULT_ARGS, LAB_KINDS, LAB_WAIT_S, LANE_START_DATE
@@ -33,9 +35,9 @@ from foodtrace.pipeline.assets import DEFAULT_ARGS, LAB_KINDS, LAB_WAIT_S, LANE_
     tags=["foodtrace"],
     doc_md=__doc__,
 )
-def foodtrace_lab_results():
+def foodtrace_lab_results() -> None:
     @task(multiple_outputs=False)
-    def lab_result_to_alert(*, dag_run=None, ti=None) -> dict:
+    def lab_result_to_alert(*, dag_run: Any = None, ti: Any = None) -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.lab_lane(kinds=LAB_KINDS, wait_s=LAB_WAIT_S, dag_run=dag_run, ti=ti)

@@ -7,6 +7,8 @@ re-scoping. Wiring only: the work is foodtrace.pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import dag, task
 
 from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LINKED_EVENTS
@@ -21,9 +23,9 @@ from foodtrace.pipeline.assets import CORE_PROMOTED, DEFAULT_ARGS, LINKED_EVENTS
     tags=["foodtrace"],
     doc_md=__doc__,
 )
-def foodtrace_link():
+def foodtrace_link() -> None:
     @task(outlets=[LINKED_EVENTS], multiple_outputs=False)
-    def link(*, outlet_events=None) -> dict:
+    def link(*, outlet_events: Any = None) -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.link(outlet_events=outlet_events)

@@ -11,6 +11,8 @@ the work is foodtrace.pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import dag, task
 
 from foodtrace.pipeline.assets import DEFAULT_ARGS, SWEEP
@@ -25,27 +27,27 @@ from foodtrace.pipeline.assets import DEFAULT_ARGS, SWEEP
     tags=["foodtrace"],
     doc_md=__doc__,
 )
-def foodtrace_sweep():
+def foodtrace_sweep() -> None:
     @task(multiple_outputs=False)
-    def validate() -> dict:
+    def validate() -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.validate()
 
     @task(multiple_outputs=False)
-    def link() -> dict:
+    def link() -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.link()
 
     @task(multiple_outputs=False)
-    def alert() -> dict:
+    def alert() -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.alert()
 
     @task(multiple_outputs=False)
-    def withdrawals() -> dict:
+    def withdrawals() -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.withdrawals()

@@ -10,6 +10,8 @@ so the linking DAG does not run for nothing. Wiring only: foodtrace.pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import dag, task
 
 from foodtrace.pipeline.assets import DEFAULT_ARGS, LANDING, PROMOTED_EVENTS
@@ -24,9 +26,9 @@ from foodtrace.pipeline.assets import DEFAULT_ARGS, LANDING, PROMOTED_EVENTS
     tags=["foodtrace"],
     doc_md=__doc__,
 )
-def foodtrace_validate():
+def foodtrace_validate() -> None:
     @task(outlets=[PROMOTED_EVENTS], multiple_outputs=False)
-    def validate(*, outlet_events=None) -> dict:
+    def validate(*, outlet_events: Any = None) -> dict[str, Any]:
         from foodtrace.pipeline import dag_tasks
 
         return dag_tasks.validate(outlet_events=outlet_events)

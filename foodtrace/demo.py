@@ -13,8 +13,8 @@ embedded PostgreSQL (data under the output folder) and an in-process MQTT broker
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import os
 import sys
 import threading
 import time
@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import psycopg
 
-from foodtrace.config import DATABASE_URL_ENV, MqttSettings, mqtt_settings
+from foodtrace.config import MqttSettings, Settings
 from foodtrace.db.rows import one
 from foodtrace.ingest import topics
 
@@ -39,28 +39,40 @@ class DemoServices:
     database_url: str
     mqtt: MqttSettings
     embedded: list[str] = field(default_factory=list)  # what was started for the demo
+    # the command's settings (read once from the environment), for the pipeline
+    settings: Settings = field(default_factory=Settings)
+
+    def pipeline_settings(self) -> Settings:
+        """The settings with these services' database and broker, for the pipeline."""
+        return dataclasses.replace(
+            self.settings, database_url=self.database_url, mqtt_url=_mqtt_url(self.mqtt)
+        )
 
 
 @contextlib.contextmanager
-def demo_services(workdir: Path, database: str = DEMO_DATABASE) -> Iterator[DemoServices]:
-    """The configured services, or embedded ones for what is not configured
-    (the embedded PostgreSQL gets a fresh `database` each time)."""
+def demo_services(
+    workdir: Path, database: str = DEMO_DATABASE, settings: Settings | None = None
+) -> Iterator[DemoServices]:
+    """The configured services (`settings`, default: the environment's), or embedded
+    ones for what is not configured (the embedded PostgreSQL gets a fresh
+    `database` each time)."""
     from foodtrace.embedded import EmbeddedBroker, embedded_postgres
 
+    given = settings if settings is not None else Settings.from_env()
     with contextlib.ExitStack() as stack:
         embedded = []
-        url = os.environ.get(DATABASE_URL_ENV)
+        url = given.database(required=False)
         if not url:
             admin_url = stack.enter_context(embedded_postgres(workdir / "pgdata"))
             url = _recreate_database(admin_url, database)
             embedded.append("PostgreSQL (embedded)")
-        settings = mqtt_settings(required=False)
-        if settings is None:
+        mqtt = given.mqtt(required=False)
+        if mqtt is None:
             broker = EmbeddedBroker().start()
             stack.callback(broker.stop)
-            settings = broker.settings
+            mqtt = broker.settings
             embedded.append("MQTT broker (embedded, MQTT 3.1.1)")
-        yield DemoServices(url, settings, embedded)
+        yield DemoServices(url, mqtt, embedded, given)
 
 
 def _recreate_database(admin_url: str, name: str) -> str:
@@ -144,7 +156,7 @@ def landing_summary(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str,
-             as_json: bool, quiet: bool) -> int:
+             as_json: bool, quiet: bool, settings: Settings | None = None) -> int:
     from foodtrace.db import connect, migrate
     from foodtrace.simulate import simulate_day
     from foodtrace.simulate.messy import make_messy
@@ -152,7 +164,7 @@ def run_demo(out_dir: Path, *, seed: int, day: date, scale: float, incident: str
     out_dir.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
     report: dict[str, Any] = {}
-    with demo_services(out_dir) as services:
+    with demo_services(out_dir, settings=settings) as services:
         if services.embedded:
             say(f"started: {', '.join(services.embedded)}")
         with connect(services.database_url) as conn:
@@ -342,11 +354,10 @@ def findings_lines(conn: psycopg.Connection, day: date) -> list[str]:
 
 
 def run_pipeline(services: DemoServices, out_dir: Path) -> Any:
-    """The real DAGs, in-process; they publish alerts with FOODTRACE_MQTT_URL."""
+    """The real DAGs, in-process; they publish alerts to the demo's broker."""
     from foodtrace.pipeline.airflow_run import run_dags
 
-    os.environ["FOODTRACE_MQTT_URL"] = _mqtt_url(services.mqtt)
-    return run_dags(services.database_url, home=out_dir / "airflow-home",
+    return run_dags(services.pipeline_settings(), home=out_dir / "airflow-home",
                     report_dir=out_dir / "validation-reports")
 
 

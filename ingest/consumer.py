@@ -48,7 +48,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -66,7 +66,7 @@ from foodtrace.ingest.schema_check import instant
 from foodtrace.ingest.stats import IngestTotals
 from foodtrace.ingest.workers import DEFAULT_TAKEOVER_S, takeover_after_from_env
 
-from foodtrace.config import ConfigError, MqttSettings, database_url, mqtt_settings
+from foodtrace.config import ConfigError, MqttSettings, Settings
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -150,21 +150,23 @@ class ConsumerConfig:
         return min(BROKER_MAX_INFLIGHT, 2 * self.batch_size)
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> ConsumerConfig:
+    def from_env(cls, settings: Settings | None = None, **overrides: Any) -> ConsumerConfig:
         """Settings from FOODTRACE_DATABASE_URL, FOODTRACE_MQTT_URL,
         FOODTRACE_INGEST_WORKER_ID, FOODTRACE_MAX_MESSAGE_BYTES and
-        FOODTRACE_INGEST_TAKEOVER_S; keyword arguments that are not None win."""
+        FOODTRACE_INGEST_TAKEOVER_S of `settings` (the entry point's; default: the
+        process's environment, read now); keyword arguments that are not None win."""
+        env = settings if settings is not None else Settings.from_env()
         given = {k: v for k, v in overrides.items() if v is not None}
         if "database_url" not in given:
-            given["database_url"] = database_url()
+            given["database_url"] = env.database()
         if "mqtt" not in given:
-            given["mqtt"] = mqtt_settings()
+            given["mqtt"] = env.mqtt()
         if "worker_id" not in given:
-            given["worker_id"] = default_worker_id()
+            given["worker_id"] = default_worker_id(env.environ)
         if "max_message_bytes" not in given:
-            given["max_message_bytes"] = max_message_bytes_from_env()
+            given["max_message_bytes"] = max_message_bytes_from_env(env.environ)
         if "takeover_after_s" not in given:
-            given["takeover_after_s"] = takeover_after_from_env()
+            given["takeover_after_s"] = takeover_after_from_env(env.environ)
         return cls(**given)
 
 
@@ -175,18 +177,20 @@ def valid_worker_id(worker_id: str) -> bool:
     return bool(_WORKER_ID.fullmatch(worker_id))
 
 
-def default_worker_id() -> str:
-    """FOODTRACE_INGEST_WORKER_ID, else the host name: stable across restarts, which
-    is what lets a restarted worker pick up its own unacknowledged messages."""
-    from_env = os.environ.get(WORKER_ID_ENV)
+def default_worker_id(environ: Mapping[str, str] | None = None) -> str:
+    """FOODTRACE_INGEST_WORKER_ID (of `environ`; default: the process's environment),
+    else the host name: stable across restarts, which is what lets a restarted
+    worker pick up its own unacknowledged messages."""
+    from_env = (os.environ if environ is None else environ).get(WORKER_ID_ENV)
     if from_env:
         return from_env
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64]
     return host or "default"
 
 
-def max_message_bytes_from_env() -> int:
-    raw = os.environ.get(MAX_MESSAGE_BYTES_ENV)
+def max_message_bytes_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """FOODTRACE_MAX_MESSAGE_BYTES of `environ` (default: the process's environment)."""
+    raw = (os.environ if environ is None else environ).get(MAX_MESSAGE_BYTES_ENV)
     if not raw:
         return DEFAULT_MAX_MESSAGE_BYTES
     try:

@@ -28,7 +28,6 @@ set: on the broker's certificate listener (8884) its CN is the user, no password
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 from collections.abc import Callable
@@ -42,11 +41,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from foodtrace.config import MQTT_URL_ENV, ConfigError, MqttSettings
-
-CA_FILE_ENV = "FOODTRACE_MQTT_CA_FILE"
-CERT_FILE_ENV = "FOODTRACE_MQTT_CERT_FILE"
-KEY_FILE_ENV = "FOODTRACE_MQTT_KEY_FILE"
+from foodtrace.config import CA_FILE_ENV as CA_FILE_ENV  # re-exported: the TLS variables
+from foodtrace.config import CERT_FILE_ENV as CERT_FILE_ENV
+from foodtrace.config import KEY_FILE_ENV as KEY_FILE_ENV
+from foodtrace.config import MQTT_URL_ENV, ConfigError, MqttSettings, TlsFiles
 
 # What a TLS alert from the broker means for the client (OpenSSL's alert names, as
 # they appear in the error paho logs when the broker closes the connection).
@@ -110,11 +108,14 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     return context
 
 
-def load_client_certificate(context: ssl.SSLContext) -> ssl.SSLContext:
+def load_client_certificate(
+    context: ssl.SSLContext, files: TlsFiles | None = None
+) -> ssl.SSLContext:
     """Add the client certificate named by FOODTRACE_MQTT_CERT_FILE (and its key,
-    FOODTRACE_MQTT_KEY_FILE, unless the certificate file holds it), when set."""
-    cert_file = os.environ.get(CERT_FILE_ENV) or None
-    key_file = os.environ.get(KEY_FILE_ENV) or None
+    FOODTRACE_MQTT_KEY_FILE, unless the certificate file holds it), when set
+    (`files`; default: the process's environment)."""
+    given = files if files is not None else TlsFiles.from_env()
+    cert_file, key_file = given.cert_file, given.key_file
     if cert_file is None:
         if key_file is not None:
             raise ConfigError(f"{KEY_FILE_ENV} is set but {CERT_FILE_ENV} is not: set both")
@@ -142,7 +143,7 @@ def describe_tls_failure(error: BaseException, settings: MqttSettings) -> str:
         if alert in text.upper().replace(" ", "_"):
             return f"TLS with the MQTT broker at {settings.url} failed ({text}): {advice}"
     if "EOF" in text:  # Mosquitto 2.0 closes without an alert when it refuses a client
-        cert_file = os.environ.get(CERT_FILE_ENV)
+        cert_file = settings.tls_files_or_env().cert_file
         why = (
             f"it did not accept the client certificate in {cert_file} (not signed by its "
             "clients CA, expired or revoked: the broker's log says which)"
@@ -195,8 +196,9 @@ def make_client(
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
-        context = tls_context(os.environ.get(CA_FILE_ENV) or None)
-        client.tls_set_context(load_client_certificate(context))
+        files = settings.tls_files_or_env()
+        context = tls_context(files.ca_file)
+        client.tls_set_context(load_client_certificate(context, files))
         client.tls_insecure_set(False)  # check the broker's host name
     setattr(client, _OPTIONS_ATTR, ConnectOptions(clean_start, session_expiry))
     return client

@@ -442,7 +442,7 @@ def refusal_message(stats: PublishStats, settings: MqttSettings) -> str:
     # with a client certificate (no user in the URL) the broker's user is its CN
     who = repr(settings.username) if settings.username else (
         "the client certificate's CN (FOODTRACE_MQTT_CERT_FILE)"
-        if os.environ.get("FOODTRACE_MQTT_CERT_FILE") else "'(anonymous)'"
+        if settings.tls_files_or_env().cert_file else "'(anonymous)'"
     )
     text = (
         f"the broker refused {stats.refused_elements} message(s) in "

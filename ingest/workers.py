@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,10 +40,11 @@ _GROUP_LOCK_CLASS = 0x46540001  # (class, 0): one takeover at a time
 _WORKER_LOCK_CLASS = 0x46540002  # (class, hashtext(worker_id)): one user of a session
 
 
-def takeover_after_from_env() -> float:
-    """FOODTRACE_INGEST_TAKEOVER_S: seconds of silence before a peer's session is
-    taken over; 0 turns takeovers off (startup still warns); default 30."""
-    raw = os.environ.get(TAKEOVER_ENV)
+def takeover_after_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """FOODTRACE_INGEST_TAKEOVER_S of `environ` (the entry point's; default: the
+    process's environment): seconds of silence before a peer's session is taken
+    over; 0 turns takeovers off (startup still warns); default 30."""
+    raw = (os.environ if environ is None else environ).get(TAKEOVER_ENV)
     if raw is None or not raw.strip():
         return DEFAULT_TAKEOVER_S
     try:

@@ -391,9 +391,26 @@ class Stack:
 
     # ---- stop ----------------------------------------------------------------
 
+    def _task_runners(self) -> list[int]:
+        """Process groups of our processes' descendants that lead a group of their
+        own: Airflow 3.3's supervisor starts each task runner in one (its PGID is its
+        pid), which killing the leader's group does not reach."""
+        import psutil
+
+        groups = {p.popen.pid for p in self.procs}
+        found = []
+        for p in self.procs:
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(p.popen.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error, OSError):
+                        if os.getpgid(child.pid) == child.pid and child.pid not in groups:
+                            found.append(child.pid)
+        return found
+
     def close(self) -> None:
         # SIGTERM to each leader: Airflow's processes stop their own workers in order;
         # whatever is left in a process group after the grace period is killed.
+        task_runners = self._task_runners()
         for p in reversed(self.procs):
             if p.alive():
                 with contextlib.suppress(ProcessLookupError):
@@ -409,6 +426,9 @@ class Stack:
                 os.killpg(p.popen.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.popen.wait(5)
+        for runner in task_runners:  # orphaned when their supervisor was killed
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(runner, signal.SIGKILL)
         if self.broker is not None:
             self.broker.stop()
         if self.keep:

@@ -20,6 +20,8 @@ diff of the canonical JSON of traces, alerts, lot graph and findings
     .venv/bin/python bench/faults/run.py --scale 1 --seed 11 --incident clenbuterol
 
 Exit status 0 when every stage matches the reference, 1 when one differs.
+Airflow's own retry of the killed task under the real scheduler (not the next
+run): bench/faults/scheduler_retry.py.
 Not a speed benchmark: a correctness check under faults, with its evidence printed.
 """
 

@@ -42,6 +42,7 @@ E2E = HERE.parent / "e2e"
 sys.path.append(str(E2E))  # stack.py, incidents.py, breakdown.py by their bare names
 from foodtrace.ingest.publish import Publisher, plan  # noqa: E402
 from incidents import AlertListener, pick_lots, positive_rapid_test  # noqa: E402  (bench/e2e)
+from latency import SEGMENTS, latency_figures  # noqa: E402
 from peak import regional_peak  # noqa: E402
 from series import bytes_per_million, percentile, slope  # noqa: E402
 from stack import LAB_USERS, Stack, log  # noqa: E402
@@ -373,7 +374,8 @@ def summarize(result: dict[str, Any], sampler: Sampler, streams: list[PacedStrea
                    "timeouts": len(incidents.results) - len(latencies),
                    "p50_s": _round(percentile(latencies, 50)),
                    "p95_s": _round(percentile(latencies, 95)),
-                   "max_s": _round(max(latencies, default=None))},
+                   "max_s": _round(max(latencies, default=None)),
+                   "segments_s": result.get("alert_path", {}).get("segments")},
         "db_growth": {
             "database_bytes_before": size0[0], "database_bytes_after": size1[0],
             "database_mib_per_million": _round(
@@ -413,8 +415,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax[1][0].plot(t, [r["rss_mib"][w] for r in rows], label=f"worker {w}")
     ax[1][0].set_title("Consumer RSS 内存 (MiB)")
     inc = [i for i in result["incidents"] if i["latency_s"] is not None]
-    ax[1][1].plot([(i["t0"] - result["soak_started"]) / 60 for i in inc],
-                  [i["latency_s"] for i in inc], "o", label="alert latency")
+    at = [(i["t0"] - result["soak_started"]) / 60 for i in inc]
+    ax[1][1].plot(at, [i["latency_s"] for i in inc], "o", color="black", label="alert latency")
+    bottom = [0.0] * len(inc)
+    for name, _, _ in SEGMENTS:  # where each incident's latency went (latency.py)
+        part = [max(0.0, i.get("path", {}).get("segments", {}).get(name, 0.0)) for i in inc]
+        ax[1][1].bar(at, part, width=0.25, bottom=bottom, label=name)
+        bottom = [b + p for b, p in zip(bottom, part, strict=True)]
     ax[1][1].set_title("Alert latency 告警延迟 (s), injected incidents")
     ax[2][0].plot(t, [r["db_bytes"] / 2**20 for r in rows], label="database")
     ax[2][0].plot(t, [r["core_bytes"] / 2**20 for r in rows], label="core")
@@ -547,6 +554,8 @@ def soak(stack: Stack, args: argparse.Namespace, result: dict[str, Any]) -> None
         result["samples"] = sampler.rows
         result["incidents"] = incidents.results
         result["pipeline_runs"] = pipeline_runs(stack, started)
+        with psycopg.connect(stack.database_url, autocommit=True) as ft:
+            result["alert_path"] = latency_figures(ft, incidents.results, started)
         result["summary"] = summarize(result, sampler, streams, incidents, soak_s, size0,
                                       db_sizes(stack), landed_total, len(workers))
 

@@ -6,11 +6,24 @@ Idempotent: which results were judged is recorded in core.alert_evaluations (an
 anti-join on the result's key, no time watermark), so re-running changes nothing
 and a result whose promotion commits late is still judged on the next run.
 
-Each result is handled in its own transaction: the verdict, the alert change, its
-history row, the outbox messages for every affected city (transactional outbox)
-and the NOTIFY 'foodtrace_alert' commit together. Evaluators are serialised by an
-advisory lock, so two runs never raise the same (lot, analyte) twice. Results are
-judged in tested_at order, so a confirmation upgrades the warning it follows.
+Each result is handled in a transaction block of its own: the verdict, the alert
+change, its history row, the outbox messages for every affected city
+(transactional outbox) and the NOTIFY 'foodtrace_alert' commit together. Called
+with no transaction open (the pipeline step, the CLI), each block is a
+transaction, committed as soon as its result is judged; inside a caller's
+transaction each is a savepoint, and the caller commits. Evaluators are
+serialised by an advisory lock, so two runs never raise the same (lot, analyte)
+twice. Results are judged in tested_at order, so a confirmation upgrades the
+warning it follows.
+
+Most results change nothing: a negative rapid test or a result within its limit
+on a lot with no alert. Judged one transaction each, at the regional peak they
+queued a positive test behind hundreds of them (the soak: tens of seconds). So
+each batch first records, in one transaction, the results that provably change
+nothing: their verdict raises nothing, no alert on their lot is open, and no
+other result of their lot in the batch raises one. Judged in order they would
+have found no open alert either, so the record is the same (`quiet=False` judges
+every result on its own: the reference the tests compare with).
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+from psycopg.rows import class_row, kwargs_row
 
 from foodtrace.alerts import impact as impact_mod
 from foodtrace.alerts import limits as limits_mod
@@ -56,11 +70,12 @@ ORDER BY lr.tested_at, lr.message_id
 LIMIT %s
 """
 
+# Columns named as LabResult's fields, plus the product's name (_with_product_name).
 _RESULT_SQL = """
 SELECT lr.message_id, lr.tested_at, lr.lab_id, lr.sample_id, lr.lot_code,
-       coalesce(lr.product_code, l.product_code), p.category, lr.sampled_at,
+       coalesce(lr.product_code, l.product_code) AS product_code, p.category, lr.sampled_at,
        lr.sampled_location_id, lr.test_kind, lr.method, lr.analyte, lr.value, lr.unit,
-       lr.value_mg_per_kg, lr.result, p.name
+       lr.value_mg_per_kg, lr.result, p.name AS product_name
 FROM core.lab_results lr
 LEFT JOIN core.lots l ON l.lot_code = lr.lot_code
 LEFT JOIN core.products p ON p.product_code = coalesce(lr.product_code, l.product_code)
@@ -68,25 +83,34 @@ WHERE lr.message_id = %s AND lr.tested_at = %s
 """
 
 
+# The batch's results not judged yet, with what _RESULT_SQL reads for one.
+_BATCH_RESULTS_SQL = _RESULT_SQL.replace(
+    "WHERE lr.message_id = %s AND lr.tested_at = %s",
+    "JOIN unnest(%s::uuid[], %s::timestamptz[]) AS k(message_id, tested_at)\n"
+    "  ON k.message_id = lr.message_id AND k.tested_at = lr.tested_at\n"
+    "WHERE NOT EXISTS (SELECT 1 FROM core.alert_evaluations ev\n"
+    "                  WHERE ev.message_id = lr.message_id AND ev.tested_at = lr.tested_at)",
+)
+
+
 def evaluate(conn: psycopg.Connection, *, batch_size: int = 500,
-             cap_settings: CapSettings | None = None) -> list[UUID]:
+             cap_settings: CapSettings | None = None, quiet: bool = True) -> list[UUID]:
     """Judge every lab result not judged yet; return the alerts raised/upgraded/cleared.
     `cap_settings`: the entry point's CAP settings (None: the environment's)."""
-    conn.commit()
-    table = limits_mod.load(conn)
-    conn.commit()
+    with conn.transaction():
+        table = limits_mod.load(conn)
     changed: list[UUID] = []
     failed: dict[tuple[UUID, datetime], str] = {}
     while True:
-        keys = [
-            k
-            for k in conn.execute(_PENDING_SQL, (batch_size + len(failed),)).fetchall()
-            if tuple(k) not in failed
-        ]
-        conn.commit()
+        with conn.transaction():
+            rows = conn.execute(_PENDING_SQL, (batch_size + len(failed),)).fetchall()
+        keys = [k for k in rows if tuple(k) not in failed]
         if not keys:
             break
+        recorded = _record_quiet(conn, keys, table) if quiet else set()
         for message_id, tested_at in keys:
+            if (message_id, tested_at) in recorded:
+                continue
             try:
                 outcome = _evaluate_key(conn, message_id, tested_at, table, cap_settings)
             except Exception as exc:  # one bad result must not block every other alert
@@ -106,6 +130,48 @@ def evaluate(conn: psycopg.Connection, *, batch_size: int = 500,
             f"{len(failed)} lab result(s) could not be evaluated and stay pending: {detail}"
         )
     return changed
+
+
+def _record_quiet(
+    conn: psycopg.Connection, keys: list[Any], table: limits_mod.LimitsTable
+) -> set[tuple[UUID, datetime]]:
+    """Record, in one transaction, the results of `keys` that change nothing (module
+    doc); return their keys. The rest are judged one by one, in order, as before."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        with conn.cursor(row_factory=kwargs_row(_with_product_name)) as cur:
+            loaded = cur.execute(
+                _BATCH_RESULTS_SQL, ([k[0] for k in keys], [k[1] for k in keys])
+            ).fetchall()
+        lots = list({r.lot_code for r, _ in loaded if r.lot_code is not None})
+        # any alert not closed on the lot, whatever its analyte (wider than _find_open)
+        loud_lots: set[str | None] = {
+            lot for (lot,) in conn.execute(
+                "SELECT DISTINCT lot_code FROM core.alerts "
+                "WHERE lot_code = ANY(%s) AND status <> 'closed'", (lots,)
+            )
+        }
+        judged: list[tuple[LabResult, Judgement]] = []
+        for r, _name in loaded:
+            try:
+                limit = table.lookup(r.analyte, r.category) if r.test_kind == "confirmatory" else None
+                j = rules.judge(r, limit)
+            except Exception:  # judged on its own, where its failure is recorded
+                loud_lots.add(r.lot_code)
+                continue
+            if rules.decide(None, j).action is not Action.NONE:
+                loud_lots.add(r.lot_code)
+            judged.append((r, j))
+        quiet = [(r, j) for r, j in judged if r.lot_code not in loud_lots]
+        if quiet:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO core.alert_evaluations (message_id, tested_at, verdict, "
+                    "action, alert_id, reason) VALUES (%s, %s, %s, %s, NULL, %s)",
+                    [(r.message_id, r.tested_at, j.verdict.value, Action.NONE.value, j.reason)
+                     for r, j in quiet],
+                )
+    return {(r.message_id, r.tested_at) for r, _ in quiet}
 
 
 def _evaluate_key(
@@ -128,10 +194,17 @@ def _load_result(
     conn: psycopg.Connection, message_id: Any, tested_at: Any
 ) -> tuple[LabResult, str | None]:
     """A lab result with its product and category as core knows them now."""
-    row = conn.execute(_RESULT_SQL, (message_id, tested_at)).fetchone()
+    with conn.cursor(row_factory=kwargs_row(_with_product_name)) as cur:
+        row = cur.execute(_RESULT_SQL, (message_id, tested_at)).fetchone()
     if row is None:
         raise LookupError(f"no lab result {message_id} tested at {tested_at}")
-    return LabResult(*row[:16]), row[16]
+    return row
+
+
+def _with_product_name(*, product_name: str | None,
+                       **columns: Any) -> tuple[LabResult, str | None]:
+    """A _RESULT_SQL row: the LabResult its columns name, and the product's name."""
+    return LabResult(**columns), product_name
 
 
 def judged_again(
@@ -148,12 +221,12 @@ def judged_again(
 
 def _find_open(conn: psycopg.Connection, r: LabResult) -> OpenAlert | None:
     related = rules.related_analytes(r.analyte)
-    rows = conn.execute(
-        "SELECT alert_id, analyte, severity, status, version FROM core.alerts "
-        "WHERE lot_code = %s AND analyte = ANY(%s) AND status <> 'closed' FOR UPDATE",
-        (r.lot_code, related),
-    ).fetchall()
-    found = [OpenAlert(*row) for row in rows]
+    with conn.cursor(row_factory=class_row(OpenAlert)) as cur:
+        found = cur.execute(
+            "SELECT alert_id, analyte, severity, status, version FROM core.alerts "
+            "WHERE lot_code = %s AND analyte = ANY(%s) AND status <> 'closed' FOR UPDATE",
+            (r.lot_code, related),
+        ).fetchall()
     found.sort(key=lambda a: related.index(a.analyte))
     return found[0] if found else None
 

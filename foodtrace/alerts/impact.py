@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from foodtrace.alerts.limits import number
 from foodtrace.trace.api import LotNotFound, Trace, impact_of, trace
@@ -72,14 +73,13 @@ def compute(
 
 def fetch_places(conn: psycopg.Connection, location_ids: list[str]) -> dict[str, Place]:
     """The master data of the named locations (the one lookup: alerts and the FSMA export)."""
-    rows = conn.execute(
-        "SELECT location_id, name, kind, city, lat, lon FROM core.locations "
-        "WHERE location_id = ANY(%s)",
-        (location_ids,),
-    ).fetchall()
-    return {
-        r[0]: {"name": r[1], "kind": r[2], "city": r[3], "lat": r[4], "lon": r[5]} for r in rows
-    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT location_id, name, kind, city, lat, lon FROM core.locations "
+            "WHERE location_id = ANY(%s)",
+            (location_ids,),
+        ).fetchall()
+    return {r.pop("location_id"): r for r in rows}
 
 
 def _place(location_id: str, places: Mapping[str, Place]) -> dict[str, Any]:

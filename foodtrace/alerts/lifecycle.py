@@ -3,6 +3,10 @@
 Acknowledging records who took charge; nothing is published. Closing is final,
 bumps the version and queues a CAP Cancel (and the closed alert JSON) to every
 city that was told about the alert. Both are recorded in core.alert_history.
+
+Each action is one transaction block on the locked alert: its own transaction on
+a connection with none open (the CLI's), a savepoint of the caller's otherwise.
+The CAP settings of the Cancel are the entry point's (`cap_settings`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from uuid import UUID
 import psycopg
 
 from foodtrace.alerts import transition
+from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.alerts.transition import AlertState, Change
 
 
@@ -23,7 +28,8 @@ class TransitionError(ValueError):
 
 
 def acknowledge(
-    conn: psycopg.Connection, alert_id: UUID, by: str, note: str | None = None
+    conn: psycopg.Connection, alert_id: UUID, by: str, note: str | None = None, *,
+    cap_settings: CapSettings | None = None,
 ) -> dict[str, Any]:
     """open -> acknowledged; returns the alert JSON. Nothing is published."""
 
@@ -44,11 +50,12 @@ def acknowledge(
         }
         return Change("acknowledged", by, payload, now, note=note)
 
-    return _operate(conn, alert_id, by, change)
+    return _operate(conn, alert_id, by, change, cap_settings)
 
 
 def close(
-    conn: psycopg.Connection, alert_id: UUID, by: str, note: str | None = None
+    conn: psycopg.Connection, alert_id: UUID, by: str, note: str | None = None, *,
+    cap_settings: CapSettings | None = None,
 ) -> dict[str, Any]:
     """open|acknowledged -> closed (resolution closed_by_operator); returns the alert JSON.
     A new version: every city that was told gets a CAP Cancel."""
@@ -70,7 +77,7 @@ def close(
         }
         return Change("closed", by, payload, now, publish="cancel", note=note)
 
-    return _operate(conn, alert_id, by, change)
+    return _operate(conn, alert_id, by, change, cap_settings)
 
 
 def _operate(
@@ -78,12 +85,14 @@ def _operate(
     alert_id: UUID,
     by: str,
     change: Callable[[AlertState, datetime], Change],
+    cap_settings: CapSettings | None,
 ) -> dict[str, Any]:
-    """One operator action in its own transaction, on the locked alert."""
+    """One operator action in a transaction block (module doc), on the locked alert.
+    `cap_settings`: None reads them from the environment (outbox.enqueue)."""
     if not by or not by.strip():
         raise TransitionError("say who is acting: --by NAME")
     now = datetime.now(UTC)
-    conn.commit()  # the CLI's connection: nothing of the caller's is open here
     with conn.transaction():
         before = AlertState.load(conn, alert_id, lock=True)
-        return transition.apply(conn, before, change(before, now)).payload
+        after = transition.apply(conn, before, change(before, now), cap_settings=cap_settings)
+        return after.payload

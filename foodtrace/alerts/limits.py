@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 
 from foodtrace.jsonvalues import json_number
 from foodtrace.reference import MASS_UNITS_TO_MG_PER_KG
@@ -146,6 +147,7 @@ FROM core.limits
 
 def load(conn: psycopg.Connection) -> LimitsTable:
     """Read core.limits and core.food_categories (two small tables)."""
-    limits = [Limit(*row) for row in conn.execute(_LIMITS_SQL).fetchall()]
+    with conn.cursor(row_factory=class_row(Limit)) as cur:
+        limits = cur.execute(_LIMITS_SQL).fetchall()
     parents: dict[str, str | None] = dict(conn.execute("SELECT category, parent FROM core.food_categories").fetchall())
     return LimitsTable.build(limits, parents)

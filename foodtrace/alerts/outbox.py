@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from foodtrace.alerts import cap, cap_serial
 from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.config import MqttSettings
+from foodtrace.db.rows import one
 from foodtrace.ingest.topics import alert_cap_topic, alert_topic
 from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
 
@@ -127,9 +129,14 @@ def deliver(
     not acknowledge within `timeout` stay pending, with the error recorded, and a
     DeliveryError is raised after the rest were tried. Returns 0 when another
     deliverer holds the lock.
+
+    Owns the transactions of `conn` (a delivery loop, unlike `enqueue`): it commits
+    what is open when it is called, holds its session lock across transactions and
+    commits each row as sent right after its PUBACKs, so a crash resends at most
+    the row in flight. Call it with nothing of your own left uncommitted.
     """
     conn.commit()
-    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_DELIVER_LOCK,)).fetchone()[0]
+    got = one(conn.execute("SELECT pg_try_advisory_lock(%s)", (_DELIVER_LOCK,)))[0]
     conn.commit()
     if not got:
         return 0
@@ -144,13 +151,14 @@ def deliver(
 
 
 def _pending(conn: psycopg.Connection, batch_size: int) -> list[Pending]:
-    rows = conn.execute(
-        "SELECT outbox_id, city, json_payload, cap_xml FROM core.alert_outbox "
-        "WHERE sent_at IS NULL ORDER BY outbox_id LIMIT %s",
-        (batch_size,),
-    ).fetchall()
+    with conn.cursor(row_factory=class_row(Pending)) as cur:
+        rows = cur.execute(
+            "SELECT outbox_id, city, json_payload, cap_xml FROM core.alert_outbox "
+            "WHERE sent_at IS NULL ORDER BY outbox_id LIMIT %s",
+            (batch_size,),
+        ).fetchall()
     conn.commit()
-    return [Pending(*r) for r in rows]
+    return rows
 
 
 def _publish_all(

@@ -13,7 +13,9 @@ the cost follows the data that touches alerts, not the number of open alerts.
 
 Idempotent: an alert's queue rows are deleted in the transaction that decides
 it, so a crash re-scopes it again (a second trace finds the same scope and
-writes nothing). Serialised with evaluate() on the same advisory lock.
+writes nothing). Serialised with evaluate() on the same advisory lock. The run
+is one transaction block: its own transaction when the caller has none open (the
+pipeline step), else part of the caller's, who commits.
 """
 
 from __future__ import annotations
@@ -65,15 +67,15 @@ def rescope(conn: psycopg.Connection, *, now: datetime | None = None,
             cap_settings: CapSettings | None = None) -> list[UUID]:
     """Re-scope every queued alert; return those that got a new version.
     `cap_settings`: the entry point's CAP settings (None: the environment's)."""
-    conn.commit()
-    table = limits_mod.load(conn)
-    queued = [
-        r[0]
-        for r in conn.execute(
-            "SELECT alert_id FROM core.alert_rescope_queue GROUP BY alert_id ORDER BY min(queue_no)"
-        ).fetchall()
-    ]
-    conn.commit()
+    with conn.transaction():
+        table = limits_mod.load(conn)
+        queued: list[UUID] = [
+            r[0]
+            for r in conn.execute(
+                "SELECT alert_id FROM core.alert_rescope_queue GROUP BY alert_id "
+                "ORDER BY min(queue_no)"
+            ).fetchall()
+        ]
     changed = []
     # One commit for the whole run (each alert in a savepoint of its own, so one that
     # fails is rolled back alone): a commit per alert cost more than its trace.

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 NOTIFY_CHANNEL = "foodtrace_alert"
@@ -34,10 +35,11 @@ class AlertRow:
 
 def get(conn: psycopg.Connection, alert_id: UUID, *, lock: bool = False) -> AlertRow:
     sql = "SELECT alert_id, status, severity, version, payload FROM core.alerts WHERE alert_id = %s"
-    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), (alert_id,)).fetchone()
+    with conn.cursor(row_factory=class_row(AlertRow)) as cur:
+        row = cur.execute(sql + (" FOR UPDATE" if lock else ""), (alert_id,)).fetchone()
     if row is None:
         raise AlertNotFound(str(alert_id))
-    return AlertRow(*row)
+    return row
 
 
 def resolve_id(conn: psycopg.Connection, text: str) -> UUID:
@@ -65,6 +67,34 @@ def resolve_id(conn: psycopg.Connection, text: str) -> UUID:
     raise AlertNotFound(text)
 
 
+def _columns(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The core.alerts columns written from an alert's JSON (spec 4), by column name;
+    the keys every version has are required (KeyError), the others may be absent."""
+    return {
+        "alert_id": p["alert_id"],
+        "analyte": p["analyte"],
+        "screen_analyte": p.get("screen_analyte"),
+        "status": p["status"],
+        "severity": p["severity"],
+        "classification": p["classification"],
+        "risk_decision": p["risk_decision"],
+        "version": p["version"],
+        "updated_at": p["updated_at"],
+        "message_id": p["message_id"],
+        "tested_at": p["tested_at"],
+        "test_kind": p["test_kind"],
+        "lab_id": p["lab_id"],
+        "sample_id": p["sample_id"],
+        "value": p.get("value"),
+        "unit": p.get("unit"),
+        "value_mg_per_kg": p.get("value_mg_per_kg"),
+        "limit_value": p.get("limit"),
+        "limit_unit": p.get("limit_unit"),
+        "limit_verified": p.get("limit_verified"),
+        "payload": Jsonb(dict(p)),
+    }
+
+
 def insert(conn: psycopg.Connection, payload: Mapping[str, Any]) -> None:
     p = payload
     conn.execute(
@@ -72,35 +102,19 @@ def insert(conn: psycopg.Connection, payload: Mapping[str, Any]) -> None:
                category, status, severity, classification, risk_decision, version, raised_at,
                updated_at, message_id, tested_at, test_kind, lab_id, sample_id, value, unit,
                value_mg_per_kg, limit_value, limit_unit, limit_verified, payload)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                   %s, %s, %s, %s, %s, %s)""",
-        (
-            p["alert_id"],
-            p["lot_code"],
-            p["analyte"],
-            p.get("screen_analyte"),
-            p.get("product_code"),
-            p.get("category"),
-            p["status"],
-            p["severity"],
-            p["classification"],
-            p["risk_decision"],
-            p["version"],
-            p["raised_at"],
-            p["updated_at"],
-            p["message_id"],
-            p["tested_at"],
-            p["test_kind"],
-            p["lab_id"],
-            p["sample_id"],
-            p.get("value"),
-            p.get("unit"),
-            p.get("value_mg_per_kg"),
-            p.get("limit"),
-            p.get("limit_unit"),
-            p.get("limit_verified"),
-            Jsonb(dict(p)),
-        ),
+           VALUES (%(alert_id)s, %(lot_code)s, %(analyte)s, %(screen_analyte)s,
+                   %(product_code)s, %(category)s, %(status)s, %(severity)s,
+                   %(classification)s, %(risk_decision)s, %(version)s, %(raised_at)s,
+                   %(updated_at)s, %(message_id)s, %(tested_at)s, %(test_kind)s, %(lab_id)s,
+                   %(sample_id)s, %(value)s, %(unit)s, %(value_mg_per_kg)s, %(limit_value)s,
+                   %(limit_unit)s, %(limit_verified)s, %(payload)s)""",
+        {
+            **_columns(p),
+            "lot_code": p["lot_code"],
+            "product_code": p.get("product_code"),
+            "category": p.get("category"),
+            "raised_at": p["raised_at"],
+        },
     )
 
 
@@ -108,41 +122,26 @@ def update(conn: psycopg.Connection, payload: Mapping[str, Any]) -> None:
     """Write the alert's columns from its (new) payload."""
     p = payload
     conn.execute(
-        """UPDATE core.alerts SET analyte = %s, screen_analyte = %s, status = %s, severity = %s,
-               classification = %s, risk_decision = %s, version = %s, updated_at = %s,
-               message_id = %s, tested_at = %s, test_kind = %s, lab_id = %s, sample_id = %s,
-               value = %s, unit = %s, value_mg_per_kg = %s, limit_value = %s, limit_unit = %s,
-               limit_verified = %s, acknowledged_by = %s, acknowledged_at = %s, closed_by = %s,
-               closed_at = %s, resolution = %s, payload = %s
-           WHERE alert_id = %s""",
-        (
-            p["analyte"],
-            p.get("screen_analyte"),
-            p["status"],
-            p["severity"],
-            p["classification"],
-            p["risk_decision"],
-            p["version"],
-            p["updated_at"],
-            p["message_id"],
-            p["tested_at"],
-            p["test_kind"],
-            p["lab_id"],
-            p["sample_id"],
-            p.get("value"),
-            p.get("unit"),
-            p.get("value_mg_per_kg"),
-            p.get("limit"),
-            p.get("limit_unit"),
-            p.get("limit_verified"),
-            p.get("acknowledged_by"),
-            p.get("acknowledged_at"),
-            p.get("closed_by"),
-            p.get("closed_at"),
-            p.get("resolution"),
-            Jsonb(dict(p)),
-            p["alert_id"],
-        ),
+        """UPDATE core.alerts SET analyte = %(analyte)s, screen_analyte = %(screen_analyte)s,
+               status = %(status)s, severity = %(severity)s,
+               classification = %(classification)s, risk_decision = %(risk_decision)s,
+               version = %(version)s, updated_at = %(updated_at)s, message_id = %(message_id)s,
+               tested_at = %(tested_at)s, test_kind = %(test_kind)s, lab_id = %(lab_id)s,
+               sample_id = %(sample_id)s, value = %(value)s, unit = %(unit)s,
+               value_mg_per_kg = %(value_mg_per_kg)s, limit_value = %(limit_value)s,
+               limit_unit = %(limit_unit)s, limit_verified = %(limit_verified)s,
+               acknowledged_by = %(acknowledged_by)s, acknowledged_at = %(acknowledged_at)s,
+               closed_by = %(closed_by)s, closed_at = %(closed_at)s,
+               resolution = %(resolution)s, payload = %(payload)s
+           WHERE alert_id = %(alert_id)s""",
+        {
+            **_columns(p),
+            "acknowledged_by": p.get("acknowledged_by"),
+            "acknowledged_at": p.get("acknowledged_at"),
+            "closed_by": p.get("closed_by"),
+            "closed_at": p.get("closed_at"),
+            "resolution": p.get("resolution"),
+        },
     )
 
 
@@ -184,28 +183,15 @@ def add_history(
 
 
 def history(conn: psycopg.Connection, alert_id: UUID) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        """SELECT version, at, actor, action, from_status, to_status, from_severity,
-                  to_severity, lab_message_id, note, detail
-           FROM core.alert_history WHERE alert_id = %s ORDER BY history_id""",
-        (alert_id,),
-    ).fetchall()
-    keys = (
-        "version",
-        "at",
-        "actor",
-        "action",
-        "from_status",
-        "to_status",
-        "from_severity",
-        "to_severity",
-        "lab_message_id",
-        "note",
-        "detail",
-    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT version, at, actor, action, from_status, to_status, from_severity,
+                      to_severity, lab_message_id, note, detail
+               FROM core.alert_history WHERE alert_id = %s ORDER BY history_id""",
+            (alert_id,),
+        ).fetchall()
     out = []
-    for row in rows:
-        item = dict(zip(keys, row, strict=True))
+    for item in rows:
         item["at"] = item["at"].isoformat()
         item["lab_message_id"] = str(item["lab_message_id"]) if item["lab_message_id"] else None
         out.append(item)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from foodtrace.cli.output import (
     EXIT_DATABASE,
+    EXIT_NOT_FOUND,
+    EXIT_STATE,
     add_json_flag,
     database_errors,
     database_failure,
@@ -37,8 +39,6 @@ if TYPE_CHECKING:
     from foodtrace.cli.output import Subcommands
     from foodtrace.trace.api import TraceFinding
 
-EXIT_NOT_FOUND = 3
-EXIT_STATE = 4
 EXIT_UNDELIVERED = 5
 ACTIONS = ("list", "show", "ack", "close", "evaluate", "deliver", "limits")
 
@@ -266,12 +266,16 @@ def _print_alert(a: dict[str, Any], history: list[dict[str, Any]]) -> None:
 
 def _transition(conn: psycopg.Connection, args: argparse.Namespace, verb: str) -> int:
     from foodtrace.alerts import lifecycle, store
+    from foodtrace.alerts.cap_settings import CapSettings
 
+    # this command's CAP settings, for the Cancel a close sends (an ack sends nothing)
+    cap_settings = CapSettings.from_env() if verb == "close" else None
     alert_id = store.resolve_id(conn, args.alert_id)
     by = args.by if args.by is not None else _default_actor()
-    payload = (lifecycle.acknowledge if verb == "ack" else lifecycle.close)(
-        conn, alert_id, by, args.note
-    )
+    with conn.transaction():  # the action and its outbox rows commit together
+        payload = (lifecycle.acknowledge if verb == "ack" else lifecycle.close)(
+            conn, alert_id, by, args.note, cap_settings=cap_settings
+        )
     if args.json:
         print_json(payload)
     else:
@@ -289,9 +293,11 @@ def _close(conn: psycopg.Connection, args: argparse.Namespace) -> int:
 
 
 def _evaluate(conn: psycopg.Connection, args: argparse.Namespace) -> int:
+    from foodtrace.alerts.cap_settings import CapSettings
     from foodtrace.alerts.engine import evaluate
 
-    changed = evaluate(conn)
+    # autocommit connection: evaluate() commits each result's transaction block itself
+    changed = evaluate(conn, cap_settings=CapSettings.from_env())
     if args.json:
         print_json({"changed_alerts": [str(a) for a in changed]})
     else:

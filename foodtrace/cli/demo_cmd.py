@@ -44,6 +44,7 @@ def register(sub: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from foodtrace.config import Settings
     from foodtrace.demo import run_demo
 
     return run_demo(
@@ -54,4 +55,5 @@ def run(args: argparse.Namespace) -> int:
         incident=args.incident,
         as_json=args.json,
         quiet=args.quiet,
+        settings=Settings.from_env(),
     )

@@ -63,7 +63,7 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from foodtrace.config import parse_mqtt_url
+    from foodtrace.config import Settings, parse_mqtt_url
     from foodtrace.db import connect, migrate
     from foodtrace.demo import demo_services
     from foodtrace.ingest.mqtt_client import MqttConnectError
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     try:
-        with demo_services(out, database=DRILL_DATABASE) as services:
+        with demo_services(out, database=DRILL_DATABASE,
+                           settings=Settings.from_env()) as services:
             if services.embedded:
                 say(f"started: {', '.join(services.embedded)}")
             with connect(services.database_url) as conn:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from foodtrace.cli.output import (
+    EXIT_NOT_FOUND,
     add_json_flag,
     database_errors,
     database_failure,
@@ -24,8 +25,6 @@ from foodtrace.cli.output import (
 
 if TYPE_CHECKING:
     from foodtrace.cli.output import Subcommands
-
-EXIT_NOT_FOUND = 3
 
 
 def register(sub: Subcommands) -> None:

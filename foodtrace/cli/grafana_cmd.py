@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -68,14 +67,17 @@ def _add_language(parser: argparse.ArgumentParser) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     from grafana_client.client import GrafanaException
 
+    from foodtrace.config import Settings
     from foodtrace.grafana.model import ReaderDatabase, datasource_payload, load_dashboards
     from foodtrace.grafana.publish import GRAFANA_URL_ENV, grafana_api, publish, redact
 
-    url = args.url or os.environ.get(GRAFANA_URL_ENV, "")
-    datasource = datasource_payload(ReaderDatabase.from_env())
-    api = grafana_api(url)
+    environ = Settings.from_env().environ
+    url = args.url or environ.get(GRAFANA_URL_ENV, "")
+    datasource = datasource_payload(ReaderDatabase.from_env(environ))
+    api = grafana_api(url, environ=environ)
     try:
-        result = publish(api, datasource, load_dashboards(args.language), url_for_report=url)
+        dashboards = load_dashboards(args.language, environ)
+        result = publish(api, datasource, dashboards, url_for_report=url)
     except GrafanaException as exc:
         print(
             f"foodtrace: Grafana at {redact(url)} refused the publish: {exc.message} "
@@ -95,17 +97,20 @@ def run_publish(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
+    from foodtrace.config import Settings
     from foodtrace.db import connect
     from foodtrace.grafana.check import run_dashboard
     from foodtrace.grafana.model import load_dashboards
     from foodtrace.grafana.queries import TimeRange
 
+    settings = Settings.from_env()
+
     span = timedelta(hours=args.hours)
     # Grafana picks the interval from the range and the panel width; ~1000 points.
     time_range = TimeRange.last(span, max(timedelta(seconds=1), span / 1000))
     results = []
-    with connect() as conn:
-        for dashboard in load_dashboards(args.language).values():
+    with connect(settings.database()) as conn:
+        for dashboard in load_dashboards(args.language, settings.environ).values():
             results += run_dashboard(conn, dashboard, time_range, {"lot": args.lot})
     failed = [r for r in results if not r.ok]
     if args.json:

@@ -98,7 +98,7 @@ def _positive_int(text: str) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from foodtrace.config import ConfigError
+    from foodtrace.config import ConfigError, Settings
     from foodtrace.ingest.consumer import ConsumerConfig, IngestConsumer
 
     logging.basicConfig(
@@ -108,6 +108,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     )
     try:
         config = ConsumerConfig.from_env(
+            Settings.from_env(),
             worker_id=args.worker_id,
             batch_size=args.batch_size,
             batch_ms=args.batch_ms,

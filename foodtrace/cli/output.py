@@ -61,7 +61,10 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (alone) on stdout")
 
 
+# Exit codes every command means the same by (0 done, 1 failed, 2 configuration).
 EXIT_DATABASE = 2  # the database is not reachable or not migrated
+EXIT_NOT_FOUND = 3  # the alert, lot or notice asked for does not exist
+EXIT_STATE = 4  # the change asked for is not allowed in the current state
 
 
 def not_migrated_errors() -> tuple[type[Exception], ...]:

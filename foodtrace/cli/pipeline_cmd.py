@@ -15,7 +15,6 @@ Exit codes: 0 done, 1 a step failed, 2 configuration or database unreachable.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,23 +69,25 @@ def register(sub: Subcommands) -> None:
 def run_pipeline(args: argparse.Namespace) -> int:
     import psycopg
 
-    from foodtrace.config import database_url
+    from foodtrace.config import Settings
     from foodtrace.pipeline.airflow_run import PipelineRunError
+    from foodtrace.validate.settings import REPORT_DIR_ENV
 
-    url = database_url()  # ConfigError -> exit 2 with the fix in the message
-    out = (args.out or Path(os.environ.get(OUT_DIR_ENV) or "out/pipeline")).resolve()
-    report_dir = Path(os.environ.get("FOODTRACE_REPORT_DIR") or out / "validation-reports")
+    settings = Settings.from_env()
+    url = settings.database()  # ConfigError -> exit 2 with the fix in the message
+    out = (args.out or Path(settings.environ.get(OUT_DIR_ENV) or "out/pipeline")).resolve()
+    report_dir = Path(settings.environ.get(REPORT_DIR_ENV) or out / "validation-reports")
     try:
         if args.direct:
             from foodtrace.pipeline import run_once
 
-            report = run_once(url, report_dir=report_dir)
+            report = run_once(url, report_dir=report_dir, settings=settings)
         else:
             from foodtrace.pipeline.airflow_run import run_dags
 
-            dags = args.dags_folder or os.environ.get(DAGS_FOLDER_ENV) or None
+            dags = args.dags_folder or settings.dags_folder
             report = run_dags(
-                url, home=out / "airflow-home", report_dir=report_dir, dags=dags
+                settings, home=out / "airflow-home", report_dir=report_dir, dags=dags
             )
     except psycopg.OperationalError as exc:
         print(

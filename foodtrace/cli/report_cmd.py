@@ -11,15 +11,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from foodtrace.cli.output import add_json_flag, database_errors, database_failure, print_json
+from foodtrace.cli.output import (
+    EXIT_NOT_FOUND,
+    add_json_flag,
+    database_errors,
+    database_failure,
+    print_json,
+)
 
 if TYPE_CHECKING:
     import argparse
 
     from foodtrace.cli.output import Subcommands
 
-EXIT_NOT_FOUND = 3
-EXIT_WRITE = 4
+EXIT_WRITE = 4  # the report could not be written
 
 
 def register(sub: Subcommands) -> None:

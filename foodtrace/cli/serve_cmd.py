@@ -47,6 +47,7 @@ def register(sub: Subcommands) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from foodtrace.config import Settings
     from foodtrace.epcis_api import ApiSettings, create_app
 
     logging.basicConfig(
@@ -54,7 +55,7 @@ def run_serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(ApiSettings.from_env())
+    app = create_app(ApiSettings.from_env(Settings.from_env()))
     uvicorn.run(
         app,
         host=args.host,

@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from foodtrace.cli.output import (
+    EXIT_NOT_FOUND,
     add_json_flag,
     database_errors,
     database_failure,
@@ -21,8 +22,6 @@ from foodtrace.cli.output import (
 if TYPE_CHECKING:
     from foodtrace.cli.output import Subcommands
     from foodtrace.trace.api import Trace, TracedLot, TraceFinding
-
-EXIT_NOT_FOUND = 3
 
 
 def _depth(text: str) -> int:

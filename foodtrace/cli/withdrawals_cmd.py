@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from foodtrace.cli.output import (
+    EXIT_NOT_FOUND,
+    EXIT_STATE,
     add_json_flag,
     database_errors,
     database_failure,
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
 
     from foodtrace.cli.output import Subcommands
 
-EXIT_NOT_FOUND = 3
-EXIT_STATE = 4
 _STATE_ZH = {"issued": "已发出", "acknowledged": "已确认", "withdrawn": "已撤回",
              "verified": "已核查", "overdue": "逾期", "superseded": "已取代"}
 _ACTION_ZH = {"stop_sale": "停售", "withdraw": "撤回", "hold_for_testing": "封存待检",

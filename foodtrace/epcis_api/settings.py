@@ -13,13 +13,12 @@ foodtrace command) or given explicitly (tests, benchmarks).
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from foodtrace.config import ConfigError, MqttSettings, database_url, mqtt_settings
+from foodtrace.config import ConfigError, MqttSettings, Settings
 
 TOKENS_FILE_ENV = "FOODTRACE_API_TOKENS_FILE"
 PAGE_TOKEN_KEY_ENV = "FOODTRACE_API_PAGE_TOKEN_KEY"
@@ -49,21 +48,24 @@ class ApiSettings:
             raise ConfigError("the capture body limit must be positive")
 
     @classmethod
-    def from_env(cls) -> ApiSettings:
+    def from_env(cls, settings: Settings | None = None) -> ApiSettings:
+        """From `settings` (the entry point's; default: the process's environment)."""
         from foodtrace.ingest.consumer import max_message_bytes_from_env
 
-        tokens = os.environ.get(TOKENS_FILE_ENV)
+        given = settings if settings is not None else Settings.from_env()
+        env = given.environ
+        tokens = env.get(TOKENS_FILE_ENV)
         if not tokens:
             raise ConfigError(
                 f"{TOKENS_FILE_ENV} is not set: point it at the file of sender tokens "
                 "(sha256 of each token and its actor id; see README, 'Sending EPCIS')"
             )
-        key = os.environ.get(PAGE_TOKEN_KEY_ENV)
+        key = env.get(PAGE_TOKEN_KEY_ENV)
         return cls(
-            database_url=database_url() or "",
+            database_url=given.database(),
             tokens_file=Path(tokens),
-            max_body_bytes=max_message_bytes_from_env(),
+            max_body_bytes=max_message_bytes_from_env(env),
             page_token_key=key.encode() if key else secrets.token_bytes(32),
-            tz_offset=os.environ.get(TZ_OFFSET_ENV, DEFAULT_TZ_OFFSET),
-            mqtt=mqtt_settings(required=False),
+            tz_offset=env.get(TZ_OFFSET_ENV, DEFAULT_TZ_OFFSET),
+            mqtt=given.mqtt(required=False),
         )

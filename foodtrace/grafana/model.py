@@ -1,9 +1,14 @@
-"""What foodtrace puts into Grafana: the datasource and the dashboards (pure)."""
+"""What foodtrace puts into Grafana: the datasource and the dashboards (pure).
+
+The settings below come from the `environ` the entry point passes (its
+foodtrace.config.Settings.environ); without one, from the process's environment.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -47,9 +52,12 @@ def dashboard_path(name: str, language: str) -> str:
     return name if language == DEFAULT_LANGUAGE else f"{language}/{name}"
 
 
-def dashboard_language(language: str | None = None) -> str:
+def dashboard_language(
+    language: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
     """`language`, else $FOODTRACE_GRAFANA_LANGUAGE, else zh-CN; a clear error otherwise."""
-    chosen = (language or os.environ.get(LANGUAGE_ENV) or DEFAULT_LANGUAGE).strip()
+    env = os.environ if environ is None else environ
+    chosen = (language or env.get(LANGUAGE_ENV) or DEFAULT_LANGUAGE).strip()
     if chosen not in LANGUAGES:
         raise ConfigError(
             f"{LANGUAGE_ENV} must be one of {', '.join(LANGUAGES)} "
@@ -58,10 +66,12 @@ def dashboard_language(language: str | None = None) -> str:
     return chosen
 
 
-def load_dashboards(language: str | None = None) -> dict[str, dict[str, Any]]:
+def load_dashboards(
+    language: str | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Dashboard key -> dashboard JSON in `language` (default: the setting), read
     from the installed package."""
-    chosen = dashboard_language(language)
+    chosen = dashboard_language(language, environ)
     folder = files("foodtrace.dashboards")
     return {
         key: json.loads(folder.joinpath(dashboard_path(name, chosen)).read_text("utf-8"))
@@ -79,23 +89,24 @@ class ReaderDatabase:
     timescaledb: bool = True
 
     @classmethod
-    def from_env(cls) -> ReaderDatabase:
-        password = os.environ.get(READER_PASSWORD_ENV)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReaderDatabase:
+        env = os.environ if environ is None else environ
+        password = env.get(READER_PASSWORD_ENV)
         if not password:
             raise ConfigError(
                 f"{READER_PASSWORD_ENV} is not set: the datasource logs in as the read-only "
                 f"reader user ({READER_USER_ENV}, default grafana_reader); set its password "
                 "(the one `docker compose` created it with, see .env.example)."
             )
-        flag = os.environ.get(GRAFANA_TIMESCALEDB_ENV, "true").strip().lower()
+        flag = env.get(GRAFANA_TIMESCALEDB_ENV, "true").strip().lower()
         if flag not in ("true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{GRAFANA_TIMESCALEDB_ENV} must be true or false, got {flag!r}")
         return cls(
-            host=os.environ.get(GRAFANA_DB_HOST_ENV, "timescaledb:5432"),
-            database=os.environ.get(GRAFANA_DB_NAME_ENV, "foodtrace"),
-            user=os.environ.get(READER_USER_ENV, "grafana_reader"),
+            host=env.get(GRAFANA_DB_HOST_ENV, "timescaledb:5432"),
+            database=env.get(GRAFANA_DB_NAME_ENV, "foodtrace"),
+            user=env.get(READER_USER_ENV, "grafana_reader"),
             password=password,
-            sslmode=os.environ.get(GRAFANA_DB_SSLMODE_ENV, "disable"),
+            sslmode=env.get(GRAFANA_DB_SSLMODE_ENV, "disable"),
             timescaledb=flag in ("true", "1", "yes"),
         )
 

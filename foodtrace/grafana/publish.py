@@ -44,12 +44,18 @@ class PublishResult:
         }
 
 
-def grafana_api(url: str | None = None, timeout: float = 10.0) -> GrafanaApi:
+def grafana_api(
+    url: str | None = None,
+    timeout: float = 10.0,
+    environ: Mapping[str, str] | None = None,
+) -> GrafanaApi:
     """A GrafanaApi for `url` (default $FOODTRACE_GRAFANA_URL), authenticated by
-    $FOODTRACE_GRAFANA_TOKEN when set, else by the URL's user:password."""
+    $FOODTRACE_GRAFANA_TOKEN when set, else by the URL's user:password (read from
+    `environ`, the entry point's; default: the process's environment)."""
     from grafana_client.api import GrafanaApi
 
-    url = url or os.environ.get(GRAFANA_URL_ENV)
+    env = os.environ if environ is None else environ
+    url = url or env.get(GRAFANA_URL_ENV)
     if not url:
         raise ConfigError(
             f"no Grafana URL: pass --url or set {GRAFANA_URL_ENV}, "
@@ -59,7 +65,7 @@ def grafana_api(url: str | None = None, timeout: float = 10.0) -> GrafanaApi:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"the Grafana URL must be http(s)://host:port, got {redact(url)!r}")
-    token = os.environ.get(GRAFANA_TOKEN_ENV)
+    token = env.get(GRAFANA_TOKEN_ENV)
     if not token and not (parts.username and parts.password):
         raise ConfigError(
             f"no Grafana credentials: set {GRAFANA_TOKEN_ENV} to a service account token "

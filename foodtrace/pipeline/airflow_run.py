@@ -8,6 +8,10 @@ are the DAGs' own tasks. Each step's result comes back from XCom. Airflow reads
 its configuration when it is first imported, so `configure_airflow` must run
 before anything imports airflow.
 
+The tasks get the caller's `Settings` (database, broker, report folder, ...)
+through foodtrace.pipeline.dag_tasks.in_process, not through os.environ: dag.test()
+runs them in this process and thread.
+
 Retries are turned off for this interactive run (a failure is reported at once);
 under a scheduler the DAGs' own retries with backoff apply.
 """
@@ -15,16 +19,19 @@ under a scheduler the DAGs' own retries with backoff apply.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from foodtrace.config import DAGS_FOLDER_ENV
+from foodtrace.config import DAGS_FOLDER_ENV, Settings
 from foodtrace.pipeline.steps import AlertResult, LinkResult, PipelineReport, ValidateResult
 
 # Pipeline order of the batch path (one DAG per step, chained by assets; a manual
@@ -70,6 +77,11 @@ def configure_airflow(home: Path, dags: Path | str | None = None) -> None:
     Must run before airflow is imported; if it already was (e.g. inside a test
     session that configured it), the existing configuration is kept when it points
     at the same home, and refused otherwise.
+
+    The one place that writes os.environ, on purpose: this is the configuration of
+    a third-party library, which Airflow reads only from its environment (or an
+    airflow.cfg under AIRFLOW_HOME) when it is first imported; there is no public
+    way to hand it over as arguments. Our own settings never go this way.
     """
     home = home.resolve()
     if "airflow" in sys.modules or "airflow.sdk" in sys.modules:
@@ -187,7 +199,7 @@ def run_dag(dag: Any, result_task: str) -> dict[str, Any]:
 
 
 def run_dags(
-    database_url: str,
+    settings: Settings,
     *,
     home: Path,
     report_dir: Path | None = None,
@@ -195,12 +207,16 @@ def run_dags(
 ) -> PipelineReport:
     """Run validate -> link -> alert DAGs once over what has landed; wait for each.
 
+    The tasks run with `settings` (its database is required) and write the
+    validation report to `report_dir` (default: the settings' FOODTRACE_REPORT_DIR).
     `dags`: the folder of DAG files (default: the ones shipped in the package)."""
-    os.environ["FOODTRACE_DATABASE_URL"] = database_url  # the tasks connect with it
+    settings.database()  # ConfigError before Airflow starts, not in a task
     if report_dir is not None:
-        os.environ["FOODTRACE_REPORT_DIR"] = str(report_dir)
+        settings = _with_report_dir(settings, report_dir)
     configure_airflow(home, dags)
-    with _quiet():
+    from foodtrace.pipeline.dag_tasks import in_process  # imports airflow: after configuring
+
+    with _quiet(), in_process(settings):
         ensure_metadata_db(home)
         loaded = load_dags(dags)
         results = {dag_id: run_dag(loaded[dag_id], task) for dag_id, task in DAG_ORDER}
@@ -212,8 +228,17 @@ def run_dags(
     )
 
 
+def _with_report_dir(settings: Settings, report_dir: Path) -> Settings:
+    """`settings` with FOODTRACE_REPORT_DIR set to `report_dir` (in its copy of the
+    environment only), which the validate step reads."""
+    from foodtrace.validate.settings import REPORT_DIR_ENV
+
+    environ = MappingProxyType({**settings.environ, REPORT_DIR_ENV: str(report_dir)})
+    return dataclasses.replace(settings, environ=environ)
+
+
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """Airflow's start-up chatter goes to stderr at WARNING; stdout stays ours (--json)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("ignore")

@@ -61,6 +61,8 @@ def preload(what: str = "gx") -> dict[str, float]:
     took: dict[str, float] = {}
     if what == "none":
         return took
+    # Third-party configuration: the BLAS libraries read these from the environment
+    # only, when numpy loads them; a value the operator set is kept.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     # GX logs every docs decorator it registers at INFO; the scheduler log needs none
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["airflow"]:  # as a container entrypoint in front of `airflow ...`
         args = args[1:]
-    what = os.environ.get(PRELOAD_ENV, "gx")
+    what = os.environ.get(PRELOAD_ENV, "gx")  # an entry point: its environment, once
     took = preload(what)
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in took.items()) or "nothing"
     print(f"foodtrace preload ({what}): {parts}", file=sys.stderr, flush=True)

@@ -3,7 +3,10 @@ dashboard shows DAG runs' states and durations from the foodtrace database alone
 
 Recorded at the step, not the DAG: Airflow tasks and `foodtrace pipeline run
 --direct` call the same steps. Inside an Airflow task the run's ids come from the
-AIRFLOW_CTX_* variables Airflow sets for the task. A failure to record is logged
+AIRFLOW_CTX_* variables Airflow sets for the task: Airflow's own context, which its
+task runner exports into the task's environment when the task starts (even under
+dag.test()), so they are read from os.environ then, not from the entry point's
+settings. A failure to record is logged
 and never fails the step (the step's own work is already committed).
 """
 
@@ -21,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 
-from foodtrace.config import database_url as configured_database_url
+from foodtrace.config import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -78,7 +81,8 @@ def insert_run(conn: psycopg.Connection, row: Mapping[str, Any]) -> None:
 def record(database_url: str | None, row: Mapping[str, Any]) -> None:
     """Write one run row on a connection of its own (the step's is closed by now)."""
     try:
-        with psycopg.connect(database_url or configured_database_url(), autocommit=True) as conn:
+        url = database_url or Settings.from_env().database()
+        with psycopg.connect(url, autocommit=True) as conn:
             insert_run(conn, row)
     except Exception as exc:  # recording must never fail the step
         log.warning("could not record the %s step run: %s", row.get("step"), exc)
@@ -86,22 +90,22 @@ def record(database_url: str | None, row: Mapping[str, Any]) -> None:
 
 def recorded(step: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Record every call of a step function (its `database_url` argument, first
-    positional or keyword, is where the row goes)."""
+    positional or keyword, else its `settings`' database, is where the row goes)."""
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            url = kwargs.get("database_url", args[0] if args else None)
+            url = _database_url(args, kwargs)
             started_at = time.time()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                record(url if isinstance(url, str) else None, run_row(
+                record(url, run_row(
                     step, started_at, time.time(), error=exc, summary=None,
                     environ=os.environ))
                 raise
             as_dict = getattr(result, "as_dict", None)
-            record(url if isinstance(url, str) else None, run_row(
+            record(url, run_row(
                 step, started_at, time.time(), error=None,
                 summary=as_dict() if callable(as_dict) else None, environ=os.environ))
             return result
@@ -109,3 +113,13 @@ def recorded(step: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return run
 
     return wrap
+
+
+def _database_url(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+    """Where a step call's run row goes: its database_url, else its settings' one
+    (None: the environment's, read by `record`)."""
+    url = kwargs.get("database_url", args[0] if args else None)
+    if isinstance(url, str) and url:
+        return url
+    settings = kwargs.get("settings")
+    return settings.database_url if isinstance(settings, Settings) else None

@@ -20,6 +20,11 @@ caller at a time:
   alert_step tries again until nothing is pending (at most `DELIVER_WAIT_S`).
 - validation serialises per lane itself (foodtrace.validate.promote).
 
+Settings: each step takes the entry point's `settings` (foodtrace.config.Settings:
+a DAG task's, `foodtrace pipeline run`'s); a step called without them reads the
+process's environment once, as an entry point of its own. `database_url`, `mqtt`
+and `report_dir`, when given, win over the settings.
+
 `wait_for_landing` lets a task wait for its next message instead of being started
 for it: the lab-result lane's task (dags/foodtrace_lab_results.py).
 """
@@ -34,11 +39,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from foodtrace.config import MqttSettings, mqtt_settings
-from foodtrace.config import database_url as configured_database_url
+from foodtrace.config import MqttSettings, Settings
 from foodtrace.pipeline.runs import recorded
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -182,16 +189,23 @@ class PipelineReport:
         return [*lines, f"validation report: {v.report_path or '(nothing was validated)'}"]
 
 
-def _connect(database_url: str | None):
+def _settings(settings: Settings | None) -> Settings:
+    """The entry point's settings, or the environment read now (module doc)."""
+    return settings if settings is not None else Settings.from_env()
+
+
+def _connect(database_url: str | None, settings: Settings) -> psycopg.Connection:
     from foodtrace.db import connect
 
-    return connect(database_url or configured_database_url())
+    return connect(database_url or settings.database())
 
 
 def wait_for_landing(
     kinds: Sequence[str] | None,
     timeout_s: float,
     database_url: str | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> float | None:
     """Block until a landing row of one of `kinds` (None: any) is queued for
     validation, at most `timeout_s`; the seconds waited, or None on timeout.
@@ -202,7 +216,7 @@ def wait_for_landing(
     from psycopg import sql
 
     started = time.monotonic()
-    url = database_url or configured_database_url()
+    url = database_url or _settings(settings).database()
     with psycopg.connect(url, autocommit=True, application_name=WAIT_APPLICATION_NAME) as conn:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(LANDING_CHANNEL)))
         row = conn.execute(
@@ -234,17 +248,24 @@ def validate_step(
     now: datetime | None = None,
     mqtt: MqttSettings | None = None,
     kinds: Sequence[str] | None = None,
+    settings: Settings | None = None,
 ) -> ValidateResult:
     """Pipeline step 1: validate landing (`kinds`: some message kinds only) and
     promote to core, then tell the senders (when an MQTT broker is configured) what
-    was rejected or stored with findings."""
+    was rejected or stored with findings. `report_dir` (default
+    FOODTRACE_REPORT_DIR of the settings, else a temp folder): where the validation
+    report goes."""
     from foodtrace.validate.promote import validate_and_promote
+    from foodtrace.validate.settings import report_dir_from_env
 
     started_at = time.time()
-    settings = mqtt or mqtt_settings(required=False)
-    with _connect(database_url) as conn:
+    given = _settings(settings)
+    broker = mqtt or given.mqtt(required=False)
+    report_dir = report_dir or report_dir_from_env(given.environ)
+    with _connect(database_url, given) as conn:
+        # commits batch by batch itself (foodtrace.validate.promote: Transactions)
         stats = validate_and_promote(conn, report_dir=report_dir, now=now, kinds=kinds)
-        notified = _tell_senders(conn, settings)
+        notified = _tell_senders(conn, broker)
     return ValidateResult(
         checked=stats.checked,
         promoted=stats.promoted,
@@ -261,7 +282,7 @@ def validate_step(
     )
 
 
-def _tell_senders(conn, settings: MqttSettings | None) -> int | None:
+def _tell_senders(conn: psycopg.Connection, settings: MqttSettings | None) -> int | None:
     """Publish pending sender notices; a broker that refuses some leaves them queued
     for the next step (they must not stop promotion from reaching the trace)."""
     if settings is None:
@@ -277,12 +298,12 @@ def _tell_senders(conn, settings: MqttSettings | None) -> int | None:
 
 
 @recorded("link")
-def link_step(database_url: str | None = None) -> LinkResult:
+def link_step(database_url: str | None = None, *, settings: Settings | None = None) -> LinkResult:
     """Pipeline step 2: derive the lot graph for newly promoted rows (trace team)."""
     from foodtrace.trace.link import link
 
     started_at = time.time()
-    with _connect(database_url) as conn, graph_lock(conn):
+    with _connect(database_url, _settings(settings)) as conn, graph_lock(conn):
         stats = link(conn)
         row = conn.execute(
             "SELECT count(DISTINCT alert_id) FROM core.alert_rescope_queue"
@@ -300,7 +321,12 @@ def link_step(database_url: str | None = None) -> LinkResult:
 
 
 @recorded("alert")
-def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = None) -> AlertResult:
+def alert_step(
+    database_url: str | None = None,
+    *,
+    mqtt: MqttSettings | None = None,
+    settings: Settings | None = None,
+) -> AlertResult:
     """Pipeline step 3: judge new lab results, re-scope the open alerts that late data
     touched and, when an MQTT broker is configured (FOODTRACE_MQTT_URL or `mqtt`),
     publish the pending alert messages (and sender notices an earlier step left)."""
@@ -309,17 +335,19 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
     from foodtrace.alerts.rescope import rescope
 
     started_at, started = time.time(), time.perf_counter()
-    settings = mqtt or mqtt_settings(required=False)
-    cap_settings = CapSettings.from_env()  # once per run, passed down to the outbox
-    with _connect(database_url) as conn:
+    given = _settings(settings)
+    broker = mqtt or given.mqtt(required=False)
+    # once per run, passed down to the outbox
+    cap_settings = CapSettings.from_env(given.environ)
+    with _connect(database_url, given) as conn:
         with graph_lock(conn):
             changed = evaluate(conn, cap_settings=cap_settings)
             rescoped = rescope(conn, cap_settings=cap_settings)
         delivered = None
-        if settings is not None:
-            delivered = _deliver_alerts(conn, settings)
-            _tell_senders(conn, settings)
-            _deliver_notices(conn, settings)
+        if broker is not None:
+            delivered = _deliver_alerts(conn, broker)
+            _tell_senders(conn, broker)
+            _deliver_notices(conn, broker)
     return AlertResult(
         alerts=[str(a) for a in changed],
         rescoped=[str(a) for a in rescoped],
@@ -330,7 +358,7 @@ def alert_step(database_url: str | None = None, *, mqtt: MqttSettings | None = N
     )
 
 
-def _deliver_notices(conn, settings: MqttSettings) -> int:
+def _deliver_notices(conn: psycopg.Connection, settings: MqttSettings) -> int:
     """Withdrawal notices the alert versions just issued (foodtrace.withdrawals),
     batch after batch (a delivery takes at most 1,000: an alert reaching more
     businesses must not leave the rest for the next sweep). Stops when another
@@ -354,6 +382,7 @@ def withdrawal_step(
     *,
     mqtt: MqttSettings | None = None,
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> WithdrawalResult:
     """Pipeline step 4 (the sweep): link withdrawal reports to their notices, mark
     overdue notices and escalate them to the city's emergency office, publish the
@@ -362,24 +391,26 @@ def withdrawal_step(
     from foodtrace.withdrawals.step import run
 
     started_at = time.time()
-    settings = mqtt or mqtt_settings(required=False)
-    cap_settings = CapSettings.from_env()  # once per run, passed down to the escalations
-    with _connect(database_url) as conn:
-        out = run(conn, settings, now=now, cap_settings=cap_settings)
-        if settings is not None:
-            out["delivered"] = (out["delivered"] or 0) + _deliver_notices(conn, settings)
-            _tell_senders(conn, settings)  # what the reports' senders are told
+    given = _settings(settings)
+    broker = mqtt or given.mqtt(required=False)
+    # once per run, passed down to the escalations
+    cap_settings = CapSettings.from_env(given.environ)
+    with _connect(database_url, given) as conn:
+        out = run(conn, broker, now=now, cap_settings=cap_settings)
+        if broker is not None:
+            out["delivered"] = (out["delivered"] or 0) + _deliver_notices(conn, broker)
+            _tell_senders(conn, broker)  # what the reports' senders are told
     return WithdrawalResult(started_at=started_at, finished_at=time.time(), **out)
 
 
-def graph_lock(conn) -> contextlib.AbstractContextManager[None]:
+def graph_lock(conn: psycopg.Connection) -> contextlib.AbstractContextManager[None]:
     """The graph lock (module doc), held by this session."""
     from foodtrace.db.locks import session_lock
 
     return session_lock(conn, GRAPH_LOCK_KEY, "graph")
 
 
-def _deliver_alerts(conn, settings: MqttSettings, wait_s: float = DELIVER_WAIT_S) -> int:
+def _deliver_alerts(conn: psycopg.Connection, settings: MqttSettings, wait_s: float = DELIVER_WAIT_S) -> int:
     """outbox.deliver() until nothing is pending: it returns 0 at once when another
     deliverer holds the outbox lock, and that one sends only what was pending when
     it started, so an alert enqueued just now would otherwise wait for the next run.
@@ -394,7 +425,7 @@ def _deliver_alerts(conn, settings: MqttSettings, wait_s: float = DELIVER_WAIT_S
     return delivered
 
 
-def _outbox_pending(conn) -> bool:
+def _outbox_pending(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM core.alert_outbox WHERE sent_at IS NULL)"
     ).fetchone()
@@ -407,13 +438,15 @@ def run_once(
     *,
     report_dir: Path | None = None,
     mqtt: MqttSettings | None = None,
+    settings: Settings | None = None,
 ) -> PipelineReport:
     """validate -> link -> alerts -> withdrawals, in this process, without Airflow
-    (the sweep DAG's steps)."""
+    (the sweep DAG's steps), all with the same settings."""
+    given = _settings(settings)
     return PipelineReport(
-        validate=validate_step(database_url, report_dir=report_dir, mqtt=mqtt),
-        link=link_step(database_url),
-        alert=alert_step(database_url, mqtt=mqtt),
+        validate=validate_step(database_url, report_dir=report_dir, mqtt=mqtt, settings=given),
+        link=link_step(database_url, settings=given),
+        alert=alert_step(database_url, mqtt=mqtt, settings=given),
         mode="direct",
-        withdrawal=withdrawal_step(database_url, mqtt=mqtt),
+        withdrawal=withdrawal_step(database_url, mqtt=mqtt, settings=given),
     )

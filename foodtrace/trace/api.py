@@ -11,6 +11,7 @@ then where their lots went) and shapes the result for the CLI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -218,6 +219,21 @@ class Impact:
         }
 
 
+class WalkRow(NamedTuple):
+    """A row of _WALK_SQL, in its column order: one lot reached by a walk."""
+
+    direction: str  # up | down
+    lot_code: str
+    product_code: str | None
+    depth: int
+    parent_lot: str | None  # the lot it was reached from
+    tlc_source: str | None  # core.lots.tlc_source_location_id
+    quantity: Decimal | None
+    unit: str | None
+    is_root: bool
+    depth_capped: bool
+
+
 _WALK_SQL = """
 SELECT w.dir, w.lot_code, w.product_code, w.depth, w.parent_lot,
        (SELECT l.tlc_source_location_id FROM core.lots l WHERE l.lot_code = w.lot_code),
@@ -266,13 +282,13 @@ def trace(
     want_down = direction in ("down", "both")
     # Both walks return the lot itself at depth 0; with neither "up" nor "down"
     # nothing would, so at least one always runs.
-    rows = conn.execute(
+    rows = [WalkRow._make(r) for r in conn.execute(
         _WALK_SQL,
         {"lot": lot_code, "depth": max_depth, "up": want_up, "down": want_down},
-    ).fetchall()
+    ).fetchall()]
     if not rows:
         raise LotNotFound(lot_code)
-    loc_rows = conn.execute(_LOCATIONS_SQL, ([*{r[1] for r in rows}],)).fetchall()
+    loc_rows = conn.execute(_LOCATIONS_SQL, ([*{r.lot_code for r in rows}],)).fetchall()
     t = build_trace(lot_code, direction, max_depth, rows, loc_rows)
     found = conn.execute(_FINDINGS_SQL, ([*{loc.message_id for loc in t.locations}],)).fetchall()
     return replace(t, findings=[TraceFinding._make(r) for r in found])
@@ -282,32 +298,33 @@ def build_trace(
     lot_code: str,
     direction: str,
     max_depth: int,
-    walk_rows: list[tuple[Any, ...]],
-    location_rows: list[tuple[Any, ...]],
+    walk_rows: Sequence[tuple[Any, ...]],
+    location_rows: Sequence[tuple[Any, ...]],
 ) -> Trace:
-    """Shape the rows of _WALK_SQL and _LOCATIONS_SQL into a Trace (pure)."""
+    """Shape the rows of _WALK_SQL (WalkRow) and _LOCATIONS_SQL (LotLocation) into a
+    Trace (pure)."""
+    walk = [WalkRow._make(r) for r in walk_rows]
     locations = sorted(
         map(LotLocation._make, location_rows),
         key=lambda loc: (loc.event_time, loc.lot_code, loc.role, loc.location_id),
     )
     origin = creation_locations(locations)
 
-    def traced(row: tuple[Any, ...]) -> TracedLot:
-        _dir, code, product, depth, via, tlc_source, qty, unit, is_root, _capped = row
+    def traced(row: WalkRow) -> TracedLot:
         return TracedLot(
-            lot_code=code,
-            product_code=product,
-            depth=depth,
-            reached_from=via,
-            location_id=tlc_source or origin.get(code),
-            quantity=qty,
-            unit=unit,
-            is_root=is_root,
+            lot_code=row.lot_code,
+            product_code=row.product_code,
+            depth=row.depth,
+            reached_from=row.parent_lot,
+            location_id=row.tlc_source or origin.get(row.lot_code),
+            quantity=row.quantity,
+            unit=row.unit,
+            is_root=row.is_root,
         )
 
-    upstream = [traced(r) for r in walk_rows if r[0] == "up" and r[3] > 0]
-    downstream = [traced(r) for r in walk_rows if r[0] == "down" and r[3] > 0]
-    self_row = next(r for r in walk_rows if r[3] == 0)
+    upstream = [traced(r) for r in walk if r.direction == "up" and r.depth > 0]
+    downstream = [traced(r) for r in walk if r.direction == "down" and r.depth > 0]
+    self_row = next(r for r in walk if r.depth == 0)
     return Trace(
         lot=traced(self_row),
         direction=direction,
@@ -316,7 +333,7 @@ def build_trace(
         downstream=sorted(downstream, key=lambda t: (t.depth, t.lot_code)),
         locations=locations,
         cities=cities_of(locations),
-        depth_capped=any(r[9] for r in walk_rows),
+        depth_capped=any(r.depth_capped for r in walk),
     )
 
 

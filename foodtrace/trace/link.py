@@ -36,6 +36,15 @@ was loaded with triggers disabled (e.g. a restore with session_replication_role
 
 Assumption on promotion (validation team): an event and its core.event_lots rows
 commit in one transaction.
+
+Transactions: link() is a long loop that commits batch by batch (each batch is
+one statement, above), so a crash keeps every batch before it. A caller must not
+wrap it in a transaction of its own: the batches would become savepoints, a crash
+would lose them all, and the queue rows taken would stay locked until the
+caller's commit. So link() controls the transactions of the connection it is
+given, and ends one the caller left open before it starts. It takes a connection
+rather than a URL because the caller holds session locks on it (the graph lock of
+foodtrace.pipeline.steps) and chooses the role.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg.rows import class_row
 
 from foodtrace.db.rows import one
 from foodtrace.ingest.epcis_lines import CONTAINER_PRODUCT
@@ -238,11 +248,12 @@ known_contents AS (
       AND f.resolved_at IS NULL
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM taken),
-       (SELECT count(*) FROM batch),
-       (SELECT count(*) FROM new_edges),
-       (SELECT count(*) FROM new_locations) + (SELECT count(*) FROM new_contained),
-       (SELECT max(queue_no) FROM taken)
+SELECT (SELECT count(*) FROM taken) AS taken,
+       (SELECT count(*) FROM batch) AS linked,
+       (SELECT count(*) FROM new_edges) AS edges,
+       (SELECT count(*) FROM new_locations) + (SELECT count(*) FROM new_contained)
+           AS lot_locations,
+       (SELECT max(queue_no) FROM taken) AS last_queue_no
 """
 
 # Containment landed since the last run (0016): recorded in core.containment; the
@@ -321,11 +332,11 @@ new_locations AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM taken),
-       (SELECT count(*) FROM batch),
-       0,
-       (SELECT count(*) FROM new_locations),
-       (SELECT max(queue_no) FROM taken)
+SELECT (SELECT count(*) FROM taken) AS taken,
+       (SELECT count(*) FROM batch) AS linked,
+       0 AS edges,
+       (SELECT count(*) FROM new_locations) AS lot_locations,
+       (SELECT max(queue_no) FROM taken) AS last_queue_no
 """
 
 # Retractions (EPCIS errorDeclaration, 0014): the declared events' graph rows go.
@@ -388,6 +399,27 @@ def _rule_params() -> dict[str, Any]:
 Progress = Callable[[str, int], None]
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What one batch statement (_EVENTS_SQL, _LAB_RESULTS_SQL) did."""
+
+    taken: int  # queue rows taken off
+    linked: int  # rows linked (a retracted event is taken off, not linked)
+    edges: int
+    lot_locations: int
+    last_queue_no: int | None  # the highest queue_no taken (None: none)
+
+
+@dataclass(frozen=True)
+class _Drained:
+    """What draining one source of the queue did, over all its batches."""
+
+    rows: int = 0
+    edges: int = 0
+    lot_locations: int = 0
+    batches: int = 0
+
+
 def _drain(
     conn: psycopg.Connection,
     sql: str,
@@ -395,9 +427,8 @@ def _drain(
     batch_size: int,
     source: str,
     progress: Progress | None,
-) -> tuple[int, int, int, int]:
-    """Take batches of `source` off the queue until it is empty; return
-    (rows linked, edges, lot_locations, batches).
+) -> _Drained:
+    """Take batches of `source` off the queue until it is empty, one commit each.
 
     Batches follow the queue from a cursor, so a long run never rescans the dead
     rows of batches it already took; rows queued behind the cursor meanwhile (a
@@ -407,18 +438,20 @@ def _drain(
     rows = edges = locations = batches = 0
     after = 0
     while True:
-        with conn.transaction():
-            taken, n, e, loc, last = one(conn.execute(
+        with conn.transaction(), conn.cursor(row_factory=class_row(_Batch)) as cur:
+            batch = one(cur.execute(
                 sql, {**params, "source": source, "batch_size": batch_size, "after": after}
             ))
         batches += 1
-        rows, edges, locations = rows + n, edges + e, locations + loc
+        rows += batch.linked
+        edges += batch.edges
+        locations += batch.lot_locations
         if progress is not None:
             progress(source, rows)
-        if taken == batch_size:
-            after = last
+        if batch.taken == batch_size and batch.last_queue_no is not None:
+            after = batch.last_queue_no
         elif after == 0:
-            return rows, edges, locations, batches
+            return _Drained(rows, edges, locations, batches)
         else:
             after = 0  # one more pass for rows queued behind the cursor
 
@@ -430,7 +463,8 @@ def link(
     full: bool = False,
     progress: Progress | None = None,
 ) -> LinkStats:
-    """Link every promoted event and lab result not linked yet; commit per batch.
+    """Link every promoted event and lab result not linked yet; commits on `conn`
+    batch by batch (module doc: Transactions).
 
     Safe to run again at any time and concurrently with promotion and with other
     link() runs (they share the queue). On a connection that is not in autocommit
@@ -443,7 +477,7 @@ def link(
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
     if not conn.autocommit and conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-        conn.commit()
+        conn.commit()  # link owns the connection's transactions (module doc)
     if full:
         with conn.transaction():
             conn.execute(_REQUEUE_SQL)
@@ -454,11 +488,11 @@ def link(
         gone_edges, gone_locations = one(conn.execute(
             _RETRACT_SQL, {"container_product": CONTAINER_PRODUCT}))
     return LinkStats(
-        events=ev[0],
-        lab_results=lab[0],
-        edges=ev[1],
-        lot_locations=ev[2] + lab[2],
-        batches=ev[3] + lab[3],
+        events=ev.rows,
+        lab_results=lab.rows,
+        edges=ev.edges,
+        lot_locations=ev.lot_locations + lab.lot_locations,
+        batches=ev.batches + lab.batches,
         seconds=round(time.perf_counter() - started, 3),
         retracted_edges=gone_edges,
         retracted_lot_locations=gone_locations,
@@ -477,6 +511,6 @@ def _apply_containment(conn: psycopg.Connection) -> tuple[int, int]:
         if not rows and not retracted:
             return 0, 0
         withdrawn, _ = one(conn.execute(_RESCOPE_PALLETS_SQL, {
-            "parents": sorted({r[0] for r in [*rows, *retracted]}),
+            "parents": sorted({parent_id for (parent_id,) in [*rows, *retracted]}),
             "container_product": CONTAINER_PRODUCT}))
     return len(rows) + len(retracted), withdrawn

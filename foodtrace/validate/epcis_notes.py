@@ -62,11 +62,10 @@ ON CONFLICT (message_id, stage) DO NOTHING
 
 def promote_sensor_notes(conn: psycopg.Connection) -> int:
     """Findings and notices for sensor reports not read as lab results; how many
-    events got one (one commit)."""
+    events got one. The caller owns the transaction (promote.py: one of its own)."""
     params = {"rule": SENSOR_RULE}
-    with conn.transaction():
-        conn.execute(_REASONS, params)
-        found = conn.execute(_FINDINGS, params).rowcount
-        conn.execute(_NOTICES, params)
-        conn.execute("DROP TABLE ft_sensor_reasons")
+    conn.execute(_REASONS, params)
+    found = conn.execute(_FINDINGS, params).rowcount
+    conn.execute(_NOTICES, params)
+    conn.execute("DROP TABLE ft_sensor_reasons")
     return max(found, 0)

@@ -10,6 +10,13 @@ PUBACK and the UPDATE; the message_id lets the sender dedupe).
 The body is a superset of the edge's rejection notice (ingest/consumer.py
 `rejection_notices`): {message_id, stage, stored, topic, element_index, received_at,
 reasons, ...}.
+
+Transactions: delivery is a loop over batches that owns the transactions of the
+connection it is given. It marks each batch sent in its own commit, so a crash
+re-sends at most the batch it was in; it ends every read before it publishes, so
+no transaction stays open while it waits for the broker; and it holds its
+deliverer lock at session level across those commits. It ends whatever
+transaction the caller left open before it starts.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import class_row
 
 from foodtrace.config import MqttSettings
 from foodtrace.db.rows import one
@@ -33,7 +41,7 @@ _DELIVER_LOCK = 0x46_54_53_4E  # "FTSN": one deliverer at a time keeps notice_id
 # Topic and arrival time come from the landing row when the notice does not carry them.
 _PENDING = """
 SELECT n.notice_id, n.kind, n.message_id, n.stage, n.sender_id,
-       COALESCE(n.topic, l.topic), n.stored, n.body, l.received_at
+       COALESCE(n.topic, l.topic) AS topic, n.stored, n.body, l.received_at
 FROM core.sender_notices n
 LEFT JOIN LATERAL (
     SELECT topic, received_at FROM landing.lab_results
@@ -111,6 +119,7 @@ def deliver_notices(
     timeout: float = 10.0,
 ) -> int:
     """Publish every pending notice; return how many were acknowledged (PUBACK).
+    Commits on `conn` batch by batch (module doc: Transactions).
 
     Connects only when something is pending. A notice the broker refuses (MQTT 5
     reason code, e.g. an ACL's "Not authorized") or does not acknowledge within
@@ -131,9 +140,11 @@ def deliver_notices(
 
 
 def _pending(conn: psycopg.Connection, after: int, batch_size: int) -> list[PendingNotice]:
-    rows = conn.execute(_PENDING, (after, batch_size)).fetchall()
+    """The next pending notices, the read ended (committed) before any is published."""
+    with conn.cursor(row_factory=class_row(PendingNotice)) as cur:
+        notices = cur.execute(_PENDING, (after, batch_size)).fetchall()
     conn.commit()
-    return [PendingNotice(*r) for r in rows]
+    return notices
 
 
 def _deliver_locked(
@@ -198,6 +209,7 @@ def _publish_batch(
 
 
 def _record(conn: psycopg.Connection, done: list[int], failed: list[tuple[int, str]]) -> None:
+    """Mark a published batch, and commit: what the broker acknowledged is not sent again."""
     if done:
         conn.execute(
             "UPDATE core.sender_notices SET sent_at = now(), attempts = attempts + 1, "

@@ -142,14 +142,14 @@ ON CONFLICT (message_id, stage) DO NOTHING
 
 
 def promote_declarations(conn: psycopg.Connection) -> int:
-    """Record every landed declaration not recorded yet; return how many (one commit)."""
-    with conn.transaction():
-        conn.execute(_NEW)
-        recorded = conn.execute(_INSERT).rowcount
-        conn.execute(_REASSIGN_LOTS)
-        conn.execute(_REASONS, {"declaration_rule": DECLARATION_RULE,
-                                "corrective_rule": CORRECTIVE_RULE})
-        conn.execute(_FINDINGS)
-        conn.execute(_NOTICES)
-        conn.execute("DROP TABLE ft_new_retractions, ft_retraction_reasons")
+    """Record every landed declaration not recorded yet; return how many. The caller
+    owns the transaction (promote.py: one of its own, after the chain-event batches)."""
+    conn.execute(_NEW)
+    recorded = conn.execute(_INSERT).rowcount
+    conn.execute(_REASSIGN_LOTS)
+    conn.execute(_REASONS, {"declaration_rule": DECLARATION_RULE,
+                            "corrective_rule": CORRECTIVE_RULE})
+    conn.execute(_FINDINGS)
+    conn.execute(_NOTICES)
+    conn.execute("DROP TABLE ft_new_retractions, ft_retraction_reasons")
     return max(recorded, 0)

@@ -10,10 +10,16 @@ ones into landing.quarantine, queue what the senders are told (core.sender_notic
 answer earlier findings the new rows resolve (RESOLVE_*), record
 core.processed_messages and take the batch's keys off landing.validation_queue.
 
-Parameters are always bound (%(name)s); lists travel as arrays.
+Parameters are always bound (%(name)s); lists travel as arrays. The statements
+that differ by landing table are composed with psycopg.sql (Identifier); the
+table aliases written into the constant text below are part of it, not input.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+from psycopg import sql as pgsql
 
 from foodtrace.reference import MASS_UNITS_TO_MG_PER_KG
 
@@ -21,7 +27,9 @@ from foodtrace.reference import MASS_UNITS_TO_MG_PER_KG
 def mg_per_kg(value: str, unit: str, *, convert: str = "{}") -> str:
     """The SQL of `value` (in `unit`) in mg/kg, NULL for any other unit, generated from
     reference.MASS_UNITS_TO_MG_PER_KG (the factors alerts/limits.py uses): a factor
-    1/n is a division by n, exact in numeric. `convert` wraps each converted value."""
+    1/n is a division by n, exact in numeric. `convert` wraps each converted value.
+    The unit names are quoted as SQL literals (pgsql.Literal): this text is part of
+    constant statements built at import, where nothing can be bound."""
     whens = []
     for name, factor in MASS_UNITS_TO_MG_PER_KG.items():
         if factor == 1:
@@ -30,25 +38,43 @@ def mg_per_kg(value: str, unit: str, *, convert: str = "{}") -> str:
             divisor = 1 / factor
             assert divisor == divisor.to_integral_value(), name
             expr = convert.format(f"{value} / {divisor:f}")
-        whens.append(f"WHEN '{name}' THEN {expr}")
+        whens.append(f"WHEN {pgsql.Literal(name).as_string()} THEN {expr}")
     return f"CASE {unit} {' '.join(whens)} END"
+
+
+def _table(name: str) -> pgsql.Identifier:
+    """A schema-qualified table name ("landing.chain_events") as an identifier."""
+    return pgsql.Identifier(*name.split("."))
 
 
 # --- the run's snapshot of the queue ------------------------------------------------
 
-DROP_ORPHANS = """
+_DROP_ORPHANS = """
 DELETE FROM landing.validation_queue q
 WHERE q.kind = %(kind)s
   AND NOT EXISTS (SELECT 1 FROM {table} l WHERE l.message_id = q.message_id)"""
 
+
+def drop_orphans(table: str) -> pgsql.Composed:
+    """Queue rows of a kind whose row in landing `table` is gone."""
+    return pgsql.SQL(_DROP_ORPHANS).format(table=_table(table))
+
+
 # Chain events in event-time order, so a shipping is validated before the
 # receiving that matches it and a lot's creation before its first shipment.
-SNAPSHOT = """
+_SNAPSHOT = """
 CREATE TEMP TABLE ft_snapshot ON COMMIT PRESERVE ROWS AS
 SELECT row_number() OVER (ORDER BY {order_by})::integer AS ord, q.message_id
 FROM landing.validation_queue q
 JOIN {table} l ON l.message_id = q.message_id
 WHERE q.kind = %(kind)s"""
+
+
+def snapshot(table: str, order_by: str) -> pgsql.Composed:
+    """The queued rows of landing `table`, numbered in the order `order_by` (an
+    expression over its rows `l`, a constant of kinds.py)."""
+    return pgsql.SQL(_SNAPSHOT).format(order_by=pgsql.SQL(order_by), table=_table(table))
+
 
 SNAPSHOT_INDEX = "CREATE UNIQUE INDEX ON ft_snapshot (ord)"
 DROP_SNAPSHOT = "DROP TABLE IF EXISTS ft_snapshot"
@@ -65,12 +91,21 @@ CREATE TEMP TABLE ft_decision (
 ) ON COMMIT DROP"""
 
 # Repair: queue every landing row that validation never decided about.
-REQUEUE = """
+_REQUEUE = """
 INSERT INTO landing.validation_queue (kind, message_id)
 SELECT %(kind)s, l.message_id FROM {table} l
 WHERE NOT EXISTS (SELECT 1 FROM core.processed_messages pm
                   WHERE pm.kind = %(kind)s AND pm.message_id = l.message_id)
 ON CONFLICT DO NOTHING"""
+
+
+def requeue(table: str) -> pgsql.Composed:
+    return pgsql.SQL(_REQUEUE).format(table=_table(table))
+
+
+def analyze(tables: Sequence[str]) -> pgsql.Composed:
+    """ANALYZE of schema-qualified `tables`."""
+    return pgsql.SQL("ANALYZE {}").format(pgsql.SQL(", ").join(_table(t) for t in tables))
 
 # --- chain events ----------------------------------------------------------------------
 
@@ -634,9 +669,16 @@ FROM ({staged}) s JOIN ft_decision d ON d.message_id = s.message_id
 WHERE jsonb_array_length(d.reasons) > 0
 ON CONFLICT (message_id, stage) DO NOTHING"""
 
-QUARANTINE: dict[str, str] = {k: _QUARANTINE.format(staged=v) for k, v in STAGED.items()}
-FINDINGS: dict[str, str] = {k: _FINDINGS.format(staged=v) for k, v in STAGED.items()}
-NOTICES: dict[str, str] = {k: _NOTICES.format(staged=v) for k, v in STAGED.items()}
+
+
+def _per_kind(template: str) -> dict[str, str]:
+    """One statement per kind from `template`, over that kind's STAGED rows."""
+    return {kind: template.format(staged=staged) for kind, staged in STAGED.items()}
+
+
+QUARANTINE: dict[str, str] = _per_kind(_QUARANTINE)
+FINDINGS: dict[str, str] = _per_kind(_FINDINGS)
+NOTICES: dict[str, str] = _per_kind(_NOTICES)
 
 # --- findings a new batch answers ----------------------------------------------------------
 # Each looks only at the findings the batch can answer: those of its own rows,

@@ -2,23 +2,34 @@
 escalations (foodtrace/v1/alerts/{city}/cap) at QoS 1; a row is marked sent only
 after the broker's PUBACK, so every notice version goes out once (at-least-once
 on a crash between the PUBACK and the UPDATE: businesses dedupe on notice_id,
-offices on the CAP identifier). One deliverer at a time (advisory lock)."""
+offices on the CAP identifier). One deliverer at a time (advisory lock).
+
+A delivery loop owns the transactions of the connection it is given, by design:
+see `deliver`."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from foodtrace.config import MqttSettings
+from foodtrace.db.rows import one
 from foodtrace.ingest.topics import alert_cap_topic, notice_topic
 from foodtrace.mqtt_publish import Acks, DeliveryError, ack_error, client_id, connect
 
+if TYPE_CHECKING:
+    from paho.mqtt.client import MQTTMessageInfo
+
 _LOCK = 0x46_54_57_44  # "FTWD"
 WINDOW = 200  # messages in flight before their rows are marked sent
+
+# (table, key column, row id, what to send: () -> (topic, body)); the topic is built
+# when sent, so a row whose topic cannot be built is recorded as failed, not dropped.
+Job = tuple[str, str, Any, Callable[[], tuple[str, bytes]]]
 
 _NOTICES = ("SELECT notice_id, actor_id, payload FROM core.withdrawal_notices "
             "WHERE sent_at IS NULL ORDER BY issued_at, notice_id LIMIT %s")
@@ -29,9 +40,14 @@ _ESCALATIONS = ("SELECT escalation_id, city, cap_xml FROM core.withdrawal_escala
 def deliver(conn: psycopg.Connection, mqtt: MqttSettings, *, batch_size: int = 1000,
             timeout: float = 10.0) -> int:
     """Publish what is pending; the number of messages acknowledged. Refused or
-    unacknowledged ones stay pending (DeliveryError after the rest were tried)."""
+    unacknowledged ones stay pending (DeliveryError after the rest were tried).
+
+    Owns the transactions of `conn` (a delivery loop): it commits what is open
+    when it is called, holds its session lock across transactions and commits the
+    rows of each window marked sent after their PUBACKs, so a crash resends at most
+    one window. Call it with nothing of your own left uncommitted."""
     conn.commit()
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK,)).fetchone()[0]:
+    if not one(conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK,)))[0]:
         conn.commit()
         return 0
     conn.commit()
@@ -41,7 +57,7 @@ def deliver(conn: psycopg.Connection, mqtt: MqttSettings, *, batch_size: int = 1
         conn.commit()
         if not notices and not escalations:
             return 0
-        jobs: list[tuple[str, str, Any, Callable[[], bytes]]] = []
+        jobs: list[Job] = []
         for nid, actor, payload in notices:
             jobs.append(("withdrawal_notices", "notice_id", nid,
                          _topic_body(notice_topic, actor, json.dumps(payload, ensure_ascii=False))))
@@ -54,23 +70,26 @@ def deliver(conn: psycopg.Connection, mqtt: MqttSettings, *, batch_size: int = 1
         conn.commit()
 
 
-def _topic_body(topic_of: Callable[[str], str], key: str, text: str):
+def _topic_body(topic_of: Callable[[str], str], key: str,
+                text: str) -> Callable[[], tuple[str, bytes]]:
     def make() -> tuple[str, bytes]:
         return topic_of(key), text.encode()
     return make
 
 
 def _publish(conn: psycopg.Connection, settings: MqttSettings,
-             jobs: Sequence[tuple[str, str, Any, Callable]], timeout: float) -> int:
+             jobs: Sequence[Job], timeout: float) -> int:
     """Publish in windows of WINDOW messages: each window's PUBACKs are awaited
     together and its acknowledged rows marked sent in one UPDATE (a commit per
     row capped the outbox at a few hundred notices a second; bench/withdrawals)."""
     acks = Acks()
     client = connect(settings, acks, client_id("withdrawals"))
-    sent, failures = 0, []
+    sent = 0
+    failures: list[str] = []
     try:
         for start in range(0, len(jobs), WINDOW):
-            inflight, broken = [], False
+            inflight: list[tuple[str, str, Any, MQTTMessageInfo]] = []
+            broken = False
             for table, key, ident, make in jobs[start:start + WINDOW]:
                 try:
                     topic, body = make()
@@ -80,7 +99,7 @@ def _publish(conn: psycopg.Connection, settings: MqttSettings,
                     continue
                 info = client.publish(topic, body, qos=1)
                 if info.rc != 0:
-                    error = f"publish failed (rc {info.rc})"
+                    error: str | None = f"publish failed (rc {info.rc})"
                     _record(conn, table, key, ident, error)
                     failures.append(f"{table} {ident}: {error}")
                     broken = True
@@ -118,11 +137,11 @@ def _record_sent(conn: psycopg.Connection, table: str, key: str, idents: list[An
 
 
 def _record(conn: psycopg.Connection, table: str, key: str, ident: Any, error: str | None) -> None:
+    names = {"table": sql.Identifier("core", table), "key": sql.Identifier(key)}
     if error is None:
-        sql = (f"UPDATE core.{table} SET sent_at = now(), attempts = attempts + 1, "
-               f"last_error = NULL WHERE {key} = %s")
-        conn.execute(sql, (ident,))
+        conn.execute(sql.SQL("UPDATE {table} SET sent_at = now(), attempts = attempts + 1, "
+                             "last_error = NULL WHERE {key} = %s").format(**names), (ident,))
     else:
-        sql = f"UPDATE core.{table} SET attempts = attempts + 1, last_error = %s WHERE {key} = %s"
-        conn.execute(sql, (error, ident))
+        conn.execute(sql.SQL("UPDATE {table} SET attempts = attempts + 1, last_error = %s "
+                             "WHERE {key} = %s").format(**names), (error, ident))
     conn.commit()

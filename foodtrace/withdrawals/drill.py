@@ -16,7 +16,9 @@ whole path, with simulated businesses answering, and a report of how it went.
        simulator's ground truth (over- and under-inclusion).
 
 The pipeline runs as `foodtrace pipeline run --direct` does (the DAGs' own steps
-without Airflow's start-up). `figures` and `report_lines` are pure.
+without Airflow's start-up). `figures` and `report_lines` are pure. The polls read
+in transaction blocks of their own (nothing of the caller's is committed by them),
+so a poll on an idle connection holds no snapshot or lock between two looks.
 """
 
 from __future__ import annotations
@@ -29,14 +31,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql
 
 from foodtrace.config import MqttSettings
+from foodtrace.db.rows import one
 from foodtrace.reference import CITY_FACTS
 from foodtrace.simulate.responders import Behaviour, plan_behaviours
 from foodtrace.simulate.responders_mqtt import Responders, SimClock
+
+if TYPE_CHECKING:
+    from foodtrace.simulate.day import SimulatedDay
+    from foodtrace.simulate.truth import GroundTruth
+
+Message = tuple[str, dict[str, Any]]  # (kind, payload), as the simulator yields them
 
 DEFAULT_TIME_SCALE = 21600.0  # 6 simulated hours per real second: a 24 h deadline in 4 s
 SWEEP_EVERY_S = 1.0  # real seconds between withdrawal steps during the answers
@@ -76,11 +86,12 @@ def _ingesting(database_url: str, mqtt: MqttSettings | None, worker_id: str) -> 
 
 
 def landed(conn: psycopg.Connection) -> dict[str, int]:
-    conn.commit()
-    out = {t: conn.execute(f"SELECT count(*) FROM landing.{t}").fetchone()[0]
-           for t in _LANDING_TABLES}
-    out["quarantine"] = conn.execute("SELECT count(*) FROM landing.quarantine").fetchone()[0]
-    conn.commit()
+    with conn.transaction():
+        out: dict[str, int] = {
+            t: one(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier("landing", t))))[0]
+            for t in _LANDING_TABLES}
+        out["quarantine"] = one(conn.execute("SELECT count(*) FROM landing.quarantine"))[0]
     return out
 
 
@@ -154,12 +165,11 @@ def answer_phase(database_url: str, mqtt: MqttSettings, responders: Responders,
 def _wait_reports(conn: psycopg.Connection, message_ids: set[str], timeout: float) -> None:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        conn.commit()
-        n = conn.execute("SELECT count(*) FROM landing.withdrawal_reports "
-                         "WHERE message_id = ANY(%s::uuid[])", (sorted(message_ids),)).fetchone()[0]
-        q = conn.execute("SELECT count(*) FROM landing.quarantine WHERE topic LIKE %s",
-                         ("foodtrace/v1/chain/%/withdrawals",)).fetchone()[0]
-        conn.commit()
+        with conn.transaction():
+            n = one(conn.execute("SELECT count(*) FROM landing.withdrawal_reports "
+                                 "WHERE message_id = ANY(%s::uuid[])", (sorted(message_ids),)))[0]
+            q = one(conn.execute("SELECT count(*) FROM landing.quarantine WHERE topic LIKE %s",
+                                 ("foodtrace/v1/chain/%/withdrawals",)))[0]
         if n + q >= len(message_ids):
             return
         time.sleep(0.1)
@@ -347,10 +357,11 @@ class DrillOptions:
     identities: Mapping[str, MqttSettings] | None = None  # businesses logging in as themselves
 
 
-def incident_messages(sim: Any) -> tuple[list, list]:
+def incident_messages(sim: SimulatedDay) -> tuple[list[Message], list[Message]]:
     """(everything before the incident, the incident's lab results)."""
-    ids = {a.message_id for a in sim.truth.expected_alerts}
-    before, incident = [], []
+    ids = {a.message_id for a in _truth(sim).expected_alerts}
+    before: list[Message] = []
+    incident: list[Message] = []
     for kind, payload in sim.messages():
         (incident if kind == "lab_result" and payload["message_id"] in ids else before).append(
             (kind, payload))
@@ -359,7 +370,7 @@ def incident_messages(sim: Any) -> tuple[list, list]:
 
 def run_drill(database_url: str, logins: Logins, options: DrillOptions,
               *, report_dir: Path | None = None, say: Any = None,
-              simulated: Any = None) -> dict[str, Any]:
+              simulated: SimulatedDay | None = None) -> dict[str, Any]:
     """The drill on these services (migrated database); the report as a dict."""
     from foodtrace.alerts import store
     from foodtrace.db import connect
@@ -371,15 +382,17 @@ def run_drill(database_url: str, logins: Logins, options: DrillOptions,
     say = say or (lambda *_: None)
     o = options
     sim = simulated or simulate_day(o.seed, o.day, scale=o.scale, incident=o.incident)
-    truth = sim.truth
+    truth = _truth(sim)
     before, incident = incident_messages(sim)
     with connect(database_url) as conn:
-        if conn.execute("SELECT count(*) FROM landing.lab_results WHERE message_id = ANY(%s::uuid[])",
-                        ([p["message_id"] for _, p in incident],)).fetchone()[0]:
+        with conn.transaction():
+            drilled = one(conn.execute(
+                "SELECT count(*) FROM landing.lab_results WHERE message_id = ANY(%s::uuid[])",
+                ([p["message_id"] for _, p in incident],)))[0]
+        if drilled:
             raise DrillError(f"this database has drilled seed {o.seed} already "
                              "(its messages would be deduplicated): use another --seed "
                              "or a fresh database")
-        conn.commit()
         businesses = [loc["location_id"] for loc in sim.locations]
         behaviours = dict(o.behaviours or plan_behaviours(o.seed, businesses,
                                                           silent_share=o.silent_share))
@@ -410,10 +423,10 @@ def run_drill(database_url: str, logins: Logins, options: DrillOptions,
                 notices = notices_out(responders)
                 reports = [s.payload for s in responders.sent]
                 office_times = list(office.heard_at)
-        alerts = store.list_alerts(conn, lot_code=truth.lot_code)
-        alert = alerts[0] if alerts else None
-        progress = progress_report(conn, str(alert["alert_id"])) if alert else {"alerts": []}
-        conn.commit()
+        with conn.transaction():
+            alerts = store.list_alerts(conn, lot_code=truth.lot_code)
+            alert = alerts[0] if alerts else None
+            progress = progress_report(conn, str(alert["alert_id"])) if alert else {"alerts": []}
     entry = progress["alerts"][0] if progress["alerts"] else {"progress": {}, "cities": {}}
     alert_lots = [x["lot_code"] if isinstance(x, dict) else x
                   for x in (alert or {}).get("affected_lots", [])]
@@ -443,11 +456,10 @@ def _wait_notices(conn: psycopg.Connection, responders: Responders, *, since: fl
     """Until every notice issued since `since` (epoch seconds) reached its business."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        conn.commit()
-        sent, pending = conn.execute(
-            "SELECT count(sent_at), count(*) - count(sent_at) FROM core.withdrawal_notices "
-            "WHERE issued_at >= to_timestamp(%s)", (since,)).fetchone()
-        conn.commit()
+        with conn.transaction():
+            sent, pending = one(conn.execute(
+                "SELECT count(sent_at), count(*) - count(sent_at) FROM core.withdrawal_notices "
+                "WHERE issued_at >= to_timestamp(%s)", (since,)))
         if not pending and len(responders.heard) >= sent:
             return
         time.sleep(0.05)
@@ -455,3 +467,10 @@ def _wait_notices(conn: psycopg.Connection, responders: Responders, *, since: fl
 
 class DrillError(RuntimeError):
     """The drill cannot run here; the message says why."""
+
+
+def _truth(sim: SimulatedDay) -> GroundTruth:
+    """The incident's ground truth: a drill needs a day simulated with an incident."""
+    if sim.truth is None:
+        raise DrillError("the simulated day has no incident: simulate it with one")
+    return sim.truth

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from foodtrace.alerts import cap, cap_zh
-from foodtrace.alerts.cap import Area, CapMessage, CapRef, CapSettings, InfoBlock
+from foodtrace.alerts.cap import Area, CapMessage, CapRef, InfoBlock
+from foodtrace.alerts.cap_settings import CapSettings
 
 
 def identifier(alert_id: str, city: str, n: int) -> str:

@@ -73,11 +73,13 @@ def held_at(rows: Iterable[Mapping[str, Any]]) -> list[Held]:
         if any(q is None for q in used):
             out.append(Held(lot, unit, None))
             continue
-        received = sum(roles.get(IN_RECEIVED, []), Decimal(0))
-        if not roles.get(IN_RECEIVED):
-            received = sum(roles.get(IN_TRANSIT, []), Decimal(0))
-        produced = max((sum(roles.get(r, []), Decimal(0)) for r in PRODUCED), default=Decimal(0))
-        gone = sum((q for r in OUT for q in roles.get(r, [])), Decimal(0))
+        # every quantity of the roles summed below is known here (checked above)
+        known = {role: [q for q in qs if q is not None] for role, qs in roles.items()}
+        received = sum(known.get(IN_RECEIVED, []), Decimal(0))
+        if not known.get(IN_RECEIVED):
+            received = sum(known.get(IN_TRANSIT, []), Decimal(0))
+        produced = max((sum(known.get(r, []), Decimal(0)) for r in PRODUCED), default=Decimal(0))
+        gone = sum((q for r in OUT for q in known.get(r, [])), Decimal(0))
         balance = received + produced - gone
         out.append(Held(lot, unit, max(balance, Decimal(0)), inconsistent=balance < 0))
     return out

@@ -1,5 +1,7 @@
 """Notices written with the alert version (called by foodtrace.alerts.transition
-inside the transaction that writes the version: they commit together)."""
+inside the transaction that writes the version: they commit together). Every
+function here runs in the caller's transaction; `reconcile` gives each alert a
+transaction block of its own."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from foodtrace.withdrawals import states
@@ -42,12 +45,12 @@ def holders(conn: psycopg.Connection, alert: Mapping[str, Any]) -> dict[str, str
 
 
 def live_notices(conn: psycopg.Connection, alert_id: Any) -> list[Live]:
-    rows = conn.execute(
-        "SELECT notice_id, location_id, actor_id, action, lots FROM core.withdrawal_notices "
-        "WHERE alert_id = %s AND state <> 'superseded' FOR UPDATE",
-        (str(alert_id),),
-    ).fetchall()
-    return [Live(*r) for r in rows]
+    with conn.cursor(row_factory=class_row(Live)) as cur:
+        return cur.execute(
+            "SELECT notice_id, location_id, actor_id, action, lots FROM core.withdrawal_notices "
+            "WHERE alert_id = %s AND state <> 'superseded' FOR UPDATE",
+            (str(alert_id),),
+        ).fetchall()
 
 
 def on_alert_version(
@@ -99,11 +102,14 @@ def issue_safely(conn: psycopg.Connection, alert: Mapping[str, Any], now: dateti
 
 def reconcile(conn: psycopg.Connection, now: datetime) -> int:
     """Issue what the current version of every alert that is not closed means and
-    was not issued (a failed issue_safely); returns the notices issued."""
+    was not issued (a failed issue_safely); returns the notices issued. Each alert
+    in a transaction block of its own (its own transaction when the caller has none
+    open, as in the withdrawal step)."""
     issued = 0
-    ids = [r[0] for r in conn.execute(
-        "SELECT alert_id FROM core.alerts WHERE status <> 'closed' ORDER BY raised_at").fetchall()]
-    conn.commit()
+    with conn.transaction():
+        ids = [r[0] for r in conn.execute(
+            "SELECT alert_id FROM core.alerts WHERE status <> 'closed' ORDER BY raised_at"
+        ).fetchall()]
     for alert_id in ids:
         with conn.transaction():
             row = conn.execute("SELECT payload FROM core.alerts WHERE alert_id = %s FOR UPDATE",

@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from foodtrace.alerts import cap, cap_serial
 from foodtrace.alerts.cap_settings import CapSettings
 from foodtrace.alerts.store import get as get_alert
+from foodtrace.db.rows import one
 from foodtrace.withdrawals import escalation, states
 from foodtrace.withdrawals.issue import history
 
@@ -45,7 +47,7 @@ def sweep(conn: psycopg.Connection, *, now: datetime,
     conf = settings or CapSettings.from_env()
     with conn.transaction():
         due = conn.execute(_DUE, (now,)).fetchall()
-        groups: dict[tuple[Any, str | None], list] = defaultdict(list)
+        groups: dict[tuple[Any, str | None], list[Any]] = defaultdict(list)
         for notice_id, alert_id, city, state, deadline in due:
             if not states.is_overdue(state, deadline, now):
                 continue
@@ -63,17 +65,16 @@ def sweep(conn: psycopg.Connection, *, now: datetime,
 def _escalate(conn: psycopg.Connection, alert_id: Any, city: str, now: datetime,
               conf: CapSettings) -> str | None:
     alert = get_alert(conn, alert_id).payload
-    rows = conn.execute(_OVERDUE_IN_CITY, (alert_id, city)).fetchall()
-    overdue = [{"notice_id": r[0], "actor_id": r[1], "location_id": r[2], "name": r[3],
-                "phone": r[4], "lots": r[5], "deadline": r[6].isoformat(), "state": r[7]}
-               for r in rows]
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_OVERDUE_IN_CITY, (alert_id, city)).fetchall()
+    overdue = [{**r, "deadline": r["deadline"].isoformat()} for r in rows]
     who = conf.sender
     refs = [cap.CapRef(who, i, s) for i, s in conn.execute(
         "SELECT cap_identifier, cap_sent FROM core.alert_outbox WHERE alert_id = %s AND city = %s "
         "UNION ALL SELECT cap_identifier, cap_sent FROM core.withdrawal_escalations "
         "WHERE alert_id = %s AND city = %s", (alert_id, city, alert_id, city)).fetchall()]
-    n = conn.execute("SELECT count(*) FROM core.withdrawal_escalations WHERE alert_id = %s "
-                     "AND city = %s", (alert_id, city)).fetchone()[0] + 1
+    n = one(conn.execute("SELECT count(*) FROM core.withdrawal_escalations WHERE alert_id = %s "
+                         "AND city = %s", (alert_id, city)))[0] + 1
     sent, serial = cap_serial.claim(conn, conf, city, now)  # GB/T 35965.1 N, under a lock
     doc = escalation.build(alert, city, overdue, n=n, sent=sent, sender=who, references=refs,
                            settings=conf, sequence=serial)

@@ -219,7 +219,8 @@ _ACTION_TEXT = {
 }
 
 
-def message(action: str, lots: Sequence[Mapping[str, Any]], deadline: datetime | None) -> dict:
+def message(action: str, lots: Sequence[Mapping[str, Any]],
+            deadline: datetime | None) -> dict[str, str]:
     zh, en = _ACTION_TEXT[action]
     codes = ", ".join(str(x["lot_code"]) for x in lots)
     when = f"，期限 {deadline.isoformat()}" if deadline else ""

@@ -9,19 +9,22 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from foodtrace.withdrawals import progress, states
 from foodtrace.withdrawals.issue import history
 
 _ROWS = """
-SELECT n.notice_id::text, n.alert_id::text, coalesce(n.city, loc.city), n.actor_id, n.location_id, n.action,
+SELECT n.notice_id::text AS notice_id, n.alert_id::text AS alert_id,
+       coalesce(n.city, loc.city) AS city, n.actor_id, n.location_id, n.action,
        n.state, n.deadline, n.lots,
        coalesce((SELECT jsonb_agg(jsonb_build_array(l->>'lot_code', l->>'unit', l->'quantity'))
                  FROM core.withdrawal_reports r CROSS JOIN LATERAL jsonb_array_elements(r.lots) l
-                 WHERE r.notice_id = n.notice_id AND r.status = 'withdrawn'), '[]'::jsonb),
-       n.issued_at, n.supersedes::text, n.sent_at,
+                 WHERE r.notice_id = n.notice_id AND r.status = 'withdrawn'), '[]'::jsonb)
+         AS withdrawn,
+       n.issued_at, n.supersedes::text AS supersedes, n.sent_at,
        (SELECT r.status FROM core.withdrawal_reports r WHERE r.notice_id = n.notice_id
-        ORDER BY r.reported_at DESC LIMIT 1)
+        ORDER BY r.reported_at DESC LIMIT 1) AS last_report
 FROM core.withdrawal_notices n
 LEFT JOIN core.locations loc ON loc.location_id = n.location_id  -- city known only later
 WHERE (%(alert)s::uuid IS NULL OR n.alert_id = %(alert)s::uuid)
@@ -34,19 +37,22 @@ ORDER BY n.alert_id, n.city, n.actor_id, n.issued_at
 def notices(conn: psycopg.Connection, alert_id: str | None = None, city: str | None = None,
             *, include_superseded: bool = False) -> list[dict[str, Any]]:
     out = []
-    for r in conn.execute(_ROWS, {"alert": alert_id, "city": city,
-                                  "all": include_superseded}).fetchall():
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_ROWS, {"alert": alert_id, "city": city,
+                                   "all": include_superseded}).fetchall()
+    for r in rows:
         withdrawn: dict[tuple[str, str], Decimal] = {}
-        for lot, unit, q in r[9]:
+        for lot, unit, q in r["withdrawn"]:
             withdrawn[(lot, unit)] = withdrawn.get((lot, unit), Decimal(0)) + Decimal(str(q))
         out.append({
-            "notice_id": r[0], "alert_id": r[1], "city": r[2], "actor_id": r[3],
-            "location_id": r[4], "action": r[5], "state": r[6],
-            "deadline": r[7].isoformat() if r[7] else None, "lots": r[8],
+            "notice_id": r["notice_id"], "alert_id": r["alert_id"], "city": r["city"],
+            "actor_id": r["actor_id"], "location_id": r["location_id"], "action": r["action"],
+            "state": r["state"],
+            "deadline": r["deadline"].isoformat() if r["deadline"] else None, "lots": r["lots"],
             "withdrawn": [{"lot_code": k[0], "unit": k[1], "quantity": float(v)}
                           for k, v in sorted(withdrawn.items())],
-            "issued_at": r[10].isoformat(), "supersedes": r[11],
-            "sent": r[12] is not None, "last_report": r[13],
+            "issued_at": r["issued_at"].isoformat(), "supersedes": r["supersedes"],
+            "sent": r["sent_at"] is not None, "last_report": r["last_report"],
         })
     return out
 

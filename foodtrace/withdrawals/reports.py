@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from foodtrace.withdrawals import states
@@ -42,6 +43,27 @@ WHERE NOT EXISTS (SELECT 1 FROM core.withdrawal_reports w WHERE w.message_id = r
 ORDER BY r.received_at, r.message_id
 LIMIT %s
 """
+
+
+@dataclass(frozen=True)
+class Landed:
+    """A landed report waiting to be linked (a _PENDING row)."""
+
+    message_id: UUID
+    actor_id: str
+    topic: str
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The notice a report answers, as _link_one reads it (locked)."""
+
+    notice_id: UUID
+    actor_id: str
+    state: str
+    lots: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -101,37 +123,41 @@ def check(report: Mapping[str, Any], notice_lots: Sequence[Mapping[str, Any]],
     return found
 
 
-def link_reports(conn: psycopg.Connection, *, now: datetime, batch_size: int = 500) -> dict:
-    """Link every pending report (module doc); counts by outcome."""
+def link_reports(conn: psycopg.Connection, *, now: datetime,
+                 batch_size: int = 500) -> dict[str, int]:
+    """Link every pending report (module doc); counts by outcome. Each report in a
+    transaction block of its own: its own transaction when the caller has none
+    open (the pipeline step), a savepoint of the caller's transaction otherwise."""
     counts = {"linked": 0, "rejected": 0, "findings": 0}
-    conn.commit()
     while True:
-        rows = conn.execute(_PENDING, (batch_size,)).fetchall()
-        conn.commit()
+        with conn.transaction(), conn.cursor(row_factory=class_row(Landed)) as cur:
+            rows = cur.execute(_PENDING, (batch_size,)).fetchall()
         if not rows:
             return counts
         for row in rows:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-                outcome, n = _link_one(conn, *row, now=now)
+                outcome, n = _link_one(conn, row, now=now)
             counts[outcome] += 1
             counts["findings"] += n
 
 
-def _link_one(conn: psycopg.Connection, message_id: UUID, actor: str, topic: str,
-              received_at: datetime, payload: dict[str, Any], *, now: datetime) -> tuple[str, int]:
+def _link_one(conn: psycopg.Connection, report: Landed, *, now: datetime) -> tuple[str, int]:
+    message_id, actor, topic = report.message_id, report.actor_id, report.topic
+    received_at, payload = report.received_at, report.payload
     if conn.execute("SELECT 1 FROM core.withdrawal_reports WHERE message_id = %s",
                     (message_id,)).fetchone():
         return "linked", 0
-    notice = conn.execute(
-        "SELECT notice_id, actor_id, state, lots FROM core.withdrawal_notices "
-        "WHERE notice_id = %s FOR UPDATE", (payload["notice_id"],)).fetchone()
+    with conn.cursor(row_factory=class_row(Notice)) as cur:
+        notice = cur.execute(
+            "SELECT notice_id, actor_id, state, lots FROM core.withdrawal_notices "
+            "WHERE notice_id = %s FOR UPDATE", (payload["notice_id"],)).fetchone()
     if notice is None:
         _reject(conn, message_id, actor, topic, received_at, payload, UNKNOWN_NOTICE,
                 f"no withdrawal notice {payload['notice_id']} was issued: answer the notice_id "
                 "of a notice received on foodtrace/v1/notices/" + actor)
         return "rejected", 0
-    notice_id, recipient, state, lots = notice
+    notice_id, recipient, state, lots = notice.notice_id, notice.actor_id, notice.state, notice.lots
     if recipient != actor:
         _reject(conn, message_id, actor, topic, received_at, payload, WRONG_RECIPIENT,
                 f"notice {notice_id} was sent to another business: {actor} cannot answer it")

@@ -35,8 +35,11 @@ from pipeline_faults import (
 
 @pytest.mark.parametrize(
     ("day", "source"),
-    [(plain_day, "lab_result"), (messy_day, "event")],
-    ids=["on-time-day", "messy-day-late-wave"],
+    [
+        pytest.param(plain_day, "lab_result", id="on-time-day"),
+        # 2.3 min: the messy day is `make test-long` (bench/faults/run.py --messy too)
+        pytest.param(messy_day, "event", id="messy-day-late-wave", marks=pytest.mark.long),
+    ],
 )
 def test_link_killed_mid_transaction_then_rerun_match_an_undisturbed_run(
     day, source: str, fresh_db_url: str, airflow_home: Path

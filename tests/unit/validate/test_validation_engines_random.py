@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from foodtrace.validate.promote import _FLOAT_OIDS, _TIMESTAMPTZ_OID, _Rows
+from foodtrace.validate.frames import FLOAT_OIDS, TIMESTAMPTZ_OID, FrameRows
 from foodtrace.validate.rules import RULES_BY_SUITE, SUITES
 from foodtrace.validate.suites import COMPILED, suite_runner
 
 TEXT_OID = 25
-FLOAT_OID = sorted(_FLOAT_OIDS)[0]
+FLOAT_OID = sorted(FLOAT_OIDS)[0]
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
-PRESENT = {TEXT_OID: "present", FLOAT_OID: 1.0, _TIMESTAMPTZ_OID: T0}
+PRESENT = {TEXT_OID: "present", FLOAT_OID: 1.0, TIMESTAMPTZ_OID: T0}
 
 
 def _oids(suite: str) -> dict[str, int]:
@@ -34,7 +34,7 @@ def _oids(suite: str) -> dict[str, int]:
         if rule.expectation == "ExpectColumnValuesToBeBetween":
             oids[kw["column"]] = FLOAT_OID
         elif rule.expectation == "ExpectColumnPairValuesAToBeGreaterThanB":
-            oids[kw["column_A"]] = oids[kw["column_B"]] = _TIMESTAMPTZ_OID
+            oids[kw["column_A"]] = oids[kw["column_B"]] = TIMESTAMPTZ_OID
     for rule in RULES_BY_SUITE[suite]:
         for key in ("column", "column_A", "column_B"):
             if key in rule.kwargs:
@@ -71,7 +71,7 @@ def _pools(suite: str) -> dict[str, tuple[int, list[Any]]]:
     return {c: (oids[c], values) for c, values in pools.items()}
 
 
-def _rows(suite: str, n: int, seed: int) -> _Rows:
+def _rows(suite: str, n: int, seed: int) -> FrameRows:
     rng = random.Random(seed)
     pools = _pools(suite)
     columns = ("message_id", *pools)
@@ -80,7 +80,7 @@ def _rows(suite: str, n: int, seed: int) -> _Rows:
         (f"m{seed}-{i:04d}", *(rng.choice(values) for _, values in pools.values()))
         for i in range(n)
     )
-    return _Rows(columns, oids, rows)
+    return FrameRows(columns, oids, rows)
 
 
 def _shape(results) -> list[tuple[str, int, list[str]]]:
@@ -107,7 +107,7 @@ def test_single_rows_identical(suite: str, gx) -> None:
     (which row conditions match) is compared too."""
     batch = _rows(suite, 25, 99)
     for row in batch.rows:
-        one = _Rows(batch.columns, batch.oids, (row,))
+        one = FrameRows(batch.columns, batch.oids, (row,))
         assert _shape(COMPILED.validate(suite, one.records())) == _shape(
             gx.validate(suite, one.frame())
         )
@@ -115,7 +115,7 @@ def test_single_rows_identical(suite: str, gx) -> None:
 
 def test_empty_batch(gx) -> None:
     for suite in SUITES:
-        empty = _Rows(("message_id",), (TEXT_OID,), ())
+        empty = FrameRows(("message_id",), (TEXT_OID,), ())
         assert _shape(COMPILED.validate(suite, empty.records())) == _shape(
             gx.validate(suite, empty.frame())
         )
