@@ -71,7 +71,7 @@ LIMIT %s
 """
 
 # Columns named as LabResult's fields, plus the product's name (_with_product_name).
-_RESULT_SQL = """
+_RESULT_SELECT = """
 SELECT lr.message_id, lr.tested_at, lr.lab_id, lr.sample_id, lr.lot_code,
        coalesce(lr.product_code, l.product_code) AS product_code, p.category, lr.sampled_at,
        lr.sampled_location_id, lr.test_kind, lr.method, lr.analyte, lr.value, lr.unit,
@@ -79,18 +79,17 @@ SELECT lr.message_id, lr.tested_at, lr.lab_id, lr.sample_id, lr.lot_code,
 FROM core.lab_results lr
 LEFT JOIN core.lots l ON l.lot_code = lr.lot_code
 LEFT JOIN core.products p ON p.product_code = coalesce(lr.product_code, l.product_code)
-WHERE lr.message_id = %s AND lr.tested_at = %s
 """
+_RESULT_SQL = _RESULT_SELECT + "WHERE lr.message_id = %s AND lr.tested_at = %s\n"
 
 
-# The batch's results not judged yet, with what _RESULT_SQL reads for one.
-_BATCH_RESULTS_SQL = _RESULT_SQL.replace(
-    "WHERE lr.message_id = %s AND lr.tested_at = %s",
-    "JOIN unnest(%s::uuid[], %s::timestamptz[]) AS k(message_id, tested_at)\n"
-    "  ON k.message_id = lr.message_id AND k.tested_at = lr.tested_at\n"
-    "WHERE NOT EXISTS (SELECT 1 FROM core.alert_evaluations ev\n"
-    "                  WHERE ev.message_id = lr.message_id AND ev.tested_at = lr.tested_at)",
-)
+# The batch's results not judged yet, with the columns _RESULT_SQL reads for one.
+_BATCH_RESULTS_SQL = _RESULT_SELECT + """\
+JOIN unnest(%s::uuid[], %s::timestamptz[]) AS k(message_id, tested_at)
+  ON k.message_id = lr.message_id AND k.tested_at = lr.tested_at
+WHERE NOT EXISTS (SELECT 1 FROM core.alert_evaluations ev
+                  WHERE ev.message_id = lr.message_id AND ev.tested_at = lr.tested_at)
+"""
 
 
 def evaluate(conn: psycopg.Connection, *, batch_size: int = 500,
